@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * zcrxdev.h - user/kernel contract of the zcrx module (/dev/zcrx).
+ *
+ * Every name here starts with ZCRXDEV_ / zcrxdev_ so that it can never clash
+ * with io_uring's zero-copy receive UAPI, which owns the ZCRX_* and zcrx_*
+ * names (ZCRX_CTRL_*, ZCRX_REG_*, ZCRX_FEATURE_*, struct zcrx_ctrl, ...).
+ *
+ * Objects
+ * -------
+ * Each open file of /dev/zcrx is one context.  ZCRXDEV_IOC_SETUP creates its
+ * pool: nr_bufs buffers of buf_size bytes, allocated, zeroed and pinned by
+ * the module, plus a completion ring (kernel -> user) and a refill ring
+ * (user -> kernel).  The three are mapped with mmap(2) at the offsets and
+ * with the exact sizes that setup returns.  The pool can only be mapped
+ * shared and read-only; the rings shared and read-write.
+ *
+ * Ring protocol
+ * -------------
+ * Both rings are single-producer/single-consumer arrays of a power-of-two
+ * number of entries, indexed by free-running 32-bit counters (the slot of
+ * counter i is i & (entries - 1)).  Their header words sit at the offsets
+ * given in struct zcrxdev_ring_offsets.
+ *
+ * Completion ring (CQ): the kernel produces, the process consumes.
+ *   kernel:  writes cqes[tail & mask], then store-release(tail)  [CQ-1]
+ *   process: load-acquire(tail)                        pairs with [CQ-1]
+ *            reads the entries, then store-release(head)          [CQ-2]
+ *   kernel:  load-acquire(head) before reusing a slot  pairs with [CQ-2]
+ *
+ * Refill ring (RQ): the process produces, the kernel consumes.
+ *   process: writes rqes[tail & mask], then store-release(tail)  [RQ-1]
+ *   kernel:  load-acquire(tail)                        pairs with [RQ-1]
+ *            reads the entries, then store-release(head)          [RQ-2]
+ *   process: load-acquire(head) before reusing a slot  pairs with [RQ-2]
+ *
+ * Wakeup (no lost wakeup, no syscall unless needed): when the kernel stops
+ * consuming sockets because no buffer is free or the completion ring is
+ * full, it sets ZCRXDEV_RING_NEED_WAKEUP in the CQ flags word, executes a
+ * full barrier and checks the rings once more [WK-1].  After publishing
+ * refill entries or advancing the CQ head, the process executes a full
+ * barrier and then reads the flags word [WK-2, pairs with WK-1]; if the
+ * flag is set it calls ZCRXDEV_IOC_WAKE once.  Either the kernel sees the
+ * new entries or the process sees the flag.
+ *
+ * The kernel never trusts what the process writes to shared memory: it keeps
+ * its own copies of the indices it produces, bounds every index it reads,
+ * and checks every refill entry (see struct zcrxdev_rqe).
+ *
+ * Buffers and completions
+ * -----------------------
+ * A completion names bytes of one socket's stream: the pool offset and
+ * length of the payload and the socket's tag.  Consecutive bytes of one
+ * socket fill a buffer before the next buffer is taken, so one buffer can be
+ * named by several completions.  Each completion that carries payload
+ * (len > 0) must be returned exactly once through the refill ring; a buffer
+ * is reused only when every completion naming it has been returned and no
+ * socket buffer (skb) still references its pages.  Until then the kernel
+ * never writes to it.
+ *
+ * Errors (ioctl returns -1 and sets errno)
+ *   EINVAL      unknown flag bit, non-zero reserved field, bad size
+ *   E2BIG       pool larger than ZCRXDEV_POOL_MAX_BYTES
+ *   ENOMEM      allocation failed or RLIMIT_MEMLOCK exceeded
+ *   EEXIST      setup on a context that already has a pool
+ *   ENXIO       command needs a pool and the context has none yet
+ *   EBADF       attach/detach: fd is not an open file
+ *   ENOTSOCK    attach/detach: fd is not a socket
+ *   EPROTONOSUPPORT attach: not a TCP socket (IPv4 or IPv6)
+ *   ENOTCONN    attach: socket not connected (listening, closed, ...)
+ *   EBUSY       attach: socket already attached (to any pool) or used by
+ *               another in-kernel consumer (sockmap, kTLS, ...)
+ *   ENOENT      detach: socket not attached to this pool
+ *   ENOTTY      unknown ioctl command
+ *   mmap: EINVAL wrong offset or length, MAP_PRIVATE;
+ *         EACCES PROT_WRITE on the pool;  ENXIO before setup.
+ */
+#ifndef _UAPI_LINUX_ZCRXDEV_H
+#define _UAPI_LINUX_ZCRXDEV_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define ZCRXDEV_VERSION_MAJOR	0
+#define ZCRXDEV_VERSION_MINOR	1
+
+/* ioctl magic: 0xBA, numbers 0x00-0x1f (unused in ioctl-number.rst). */
+#define ZCRXDEV_IOC_MAGIC	0xBA
+
+#define ZCRXDEV_BUF_SIZE_MIN	4096u
+#define ZCRXDEV_BUF_SIZE_MAX	65536u
+#define ZCRXDEV_RING_MIN	8u
+#define ZCRXDEV_RING_MAX	32768u
+#define ZCRXDEV_POOL_MAX_BYTES	(1ull << 32)
+
+/* Where a region is mapped: pass offset and size to mmap() unchanged. */
+struct zcrxdev_region {
+	__u64	offset;
+	__u64	size;
+};
+
+/* Byte offsets of a ring's fields from the start of its mapping. */
+struct zcrxdev_ring_offsets {
+	__u32	head;
+	__u32	tail;
+	__u32	flags;
+	__u32	entries;	/* first entry of the array */
+	__u32	resv[4];
+};
+
+/* Bits of the CQ ring's flags word (written by the kernel only). */
+#define ZCRXDEV_RING_NEED_WAKEUP	(1u << 0)
+
+/* ZCRXDEV_IOC_SETUP */
+struct zcrxdev_setup {
+	/* in */
+	__u32	flags;		/* must be 0 */
+	__u32	buf_size;	/* power of two, BUF_SIZE_MIN..BUF_SIZE_MAX */
+	__u32	nr_bufs;	/* >= 1 */
+	__u32	cq_entries;	/* in: wanted (0: default); out: granted */
+	__u32	rq_entries;	/* in: wanted (0: default); out: granted */
+	__u32	resv0;		/* must be 0 */
+	__u64	resv1[4];	/* must be 0 */
+	/* out */
+	struct zcrxdev_region		pool;
+	struct zcrxdev_region		cq;
+	struct zcrxdev_region		rq;
+	struct zcrxdev_ring_offsets	cq_off;
+	struct zcrxdev_ring_offsets	rq_off;
+	__u32	features;	/* ZCRXDEV_FEAT_* */
+	__u32	resv2;
+	__u64	resv3[4];
+};
+
+#define ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES	(1u << 0)
+
+/* ZCRXDEV_IOC_ATTACH: start receiving a connected TCP socket into the pool. */
+struct zcrxdev_attach {
+	__s32	fd;		/* the socket */
+	__u32	flags;		/* must be 0 */
+	__u64	tag;		/* copied into every completion of this socket */
+	__u64	resv[2];	/* must be 0 */
+};
+
+/* ZCRXDEV_IOC_DETACH: stop; bytes not yet placed stay in the socket. */
+struct zcrxdev_detach {
+	__s32	fd;
+	__u32	flags;		/* must be 0 */
+	__u64	resv[2];	/* must be 0 */
+};
+
+/* ZCRXDEV_IOC_STATS: counters of this context's pool since setup. */
+struct zcrxdev_stats {
+	__u32	flags;		/* in: must be 0 */
+	__u32	resv0;
+	__u64	bytes_copied;	/* payload the module copied into the pool */
+	__u64	bytes_zerocopy;	/* payload that arrived in pool pages */
+	__u64	completions;	/* completions posted (payload, EOF, error) */
+	__u64	stalls;		/* a socket stopped for want of buffers/CQ */
+	__u64	refill_entries;	/* good refill entries consumed */
+	__u64	refill_bad;	/* refill entries skipped as invalid */
+	__u64	sockets_attached;	/* attached now */
+	__u64	sockets_total;		/* attached since setup */
+	__u64	eof;		/* end-of-stream completions */
+	__u64	errors;		/* error completions */
+	__u64	wakeups;	/* ZCRXDEV_IOC_WAKE calls */
+	__u64	bufs_free;	/* buffers free now */
+	__u64	bufs_pending;	/* returned, waiting for skbs to let go */
+	__u64	resv[19];
+};
+
+/*
+ * Completion entry.  Payload: len > 0 bytes at pool offset off, flagged
+ * COPIED (the module copied them) or ZEROCOPY (they arrived in pool pages
+ * and were not copied).  End of stream: EOF, len 0.  Error: ERROR, len 0,
+ * error = positive errno.  After EOF or ERROR the socket is detached.
+ */
+struct zcrxdev_cqe {
+	__u64	tag;
+	__u64	off;
+	__u32	len;
+	__u32	flags;
+	__s32	error;
+	__u32	resv;
+};
+
+#define ZCRXDEV_CQE_COPIED	(1u << 0)
+#define ZCRXDEV_CQE_ZEROCOPY	(1u << 1)
+#define ZCRXDEV_CQE_EOF		(1u << 2)
+#define ZCRXDEV_CQE_ERROR	(1u << 3)
+
+/*
+ * Refill entry: returns one completion's reference on its buffer.  off is
+ * the completion's off rounded down to a multiple of buf_size.  An entry
+ * whose off is past the pool, not a multiple of buf_size, names a buffer
+ * with no completion outstanding, or has non-zero flags/resv is skipped
+ * and counted in refill_bad.
+ */
+struct zcrxdev_rqe {
+	__u64	off;
+	__u32	flags;		/* must be 0 */
+	__u32	resv;		/* must be 0 */
+};
+
+#define ZCRXDEV_IOC_SETUP	_IOWR(ZCRXDEV_IOC_MAGIC, 0x01, struct zcrxdev_setup)
+#define ZCRXDEV_IOC_ATTACH	_IOWR(ZCRXDEV_IOC_MAGIC, 0x02, struct zcrxdev_attach)
+#define ZCRXDEV_IOC_DETACH	_IOWR(ZCRXDEV_IOC_MAGIC, 0x03, struct zcrxdev_detach)
+#define ZCRXDEV_IOC_WAKE	_IO(ZCRXDEV_IOC_MAGIC, 0x04)
+#define ZCRXDEV_IOC_STATS	_IOWR(ZCRXDEV_IOC_MAGIC, 0x05, struct zcrxdev_stats)
+
+#endif /* _UAPI_LINUX_ZCRXDEV_H */

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libzcrx - userspace side of the zcrx module, in the style of liburing.
+ *
+ * Functions return 0 (or a count) on success and -errno on failure; they
+ * never set errno.  The ring helpers are inline: the steady state of a
+ * receiver makes no system call at all.
+ *
+ *	struct zcrx z;
+ *	struct zcrx_params p = { .nr_bufs = 1024, .buf_size = 16384 };
+ *	zcrx_init(&z, &p);
+ *	zcrx_attach(&z, sockfd, tag);
+ *	for (;;) {
+ *		struct zcrxdev_cqe *cqe;
+ *		unsigned int head, n = 0;
+ *
+ *		zcrx_wait(&z, -1);
+ *		zcrx_for_each_cqe(&z, head, cqe) {
+ *			consume(cqe->tag, zcrx_cqe_data(&z, cqe), cqe->len);
+ *			zcrx_return_cqe(&z, cqe);
+ *			n++;
+ *		}
+ *		zcrx_cq_advance(&z, n);
+ *		zcrx_rq_commit(&z);
+ *	}
+ */
+#ifndef LIBZCRX_ZCRX_H
+#define LIBZCRX_ZCRX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/zcrxdev.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct zcrx_cq {
+	unsigned int		*khead;
+	unsigned int		*ktail;
+	unsigned int		*kflags;
+	struct zcrxdev_cqe	*cqes;
+	unsigned int		mask;
+	unsigned int		entries;
+	void			*map;
+	size_t			map_size;
+};
+
+struct zcrx_rq {
+	unsigned int		*khead;
+	unsigned int		*ktail;
+	struct zcrxdev_rqe	*rqes;
+	unsigned int		mask;
+	unsigned int		entries;
+	unsigned int		tail;		/* local, published by commit */
+	unsigned int		cached_head;
+	void			*map;
+	size_t			map_size;
+};
+
+struct zcrx {
+	int			fd;
+	unsigned int		flags;
+	unsigned int		buf_size;
+	unsigned int		nr_bufs;
+	unsigned char		*pool;
+	size_t			pool_size;
+	struct zcrx_cq		cq;
+	struct zcrx_rq		rq;
+	unsigned int		features;
+	unsigned int		resv[3];
+};
+
+struct zcrx_params {
+	unsigned int	nr_bufs;	/* required */
+	unsigned int	buf_size;	/* 0: 4096 */
+	unsigned int	cq_entries;	/* 0: kernel default */
+	unsigned int	rq_entries;	/* 0: kernel default */
+	unsigned int	flags;		/* ZCRXDEV setup flags, 0 today */
+	const char	*device;	/* NULL: "/dev/zcrx" */
+};
+
+/* Open the device, create the pool, map pool and rings. */
+int zcrx_init(struct zcrx *z, const struct zcrx_params *p);
+/* Unmap and close; every attached socket is detached by the kernel. */
+void zcrx_exit(struct zcrx *z);
+
+int zcrx_attach(struct zcrx *z, int sockfd, uint64_t tag);
+int zcrx_detach(struct zcrx *z, int sockfd);
+int zcrx_stats(struct zcrx *z, struct zcrxdev_stats *st);
+/* Ask the kernel to take refills and resume stalled sockets (one ioctl). */
+int zcrx_wake(struct zcrx *z);
+/*
+ * Wait until at least one completion is ready or timeout_ms passes
+ * (-1: forever).  Returns the number ready, -ETIME or -EINTR.
+ */
+int zcrx_wait(struct zcrx *z, int timeout_ms);
+
+/* Memory-model primitives: the pairs are documented in linux/zcrxdev.h. */
+#define zcrx_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define zcrx_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define zcrx_smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/* Completions ready to be read. */
+static inline unsigned int zcrx_cq_ready(const struct zcrx *z)
+{
+	/* [CQ-1]: entries before tail are written. */
+	return zcrx_load_acquire(z->cq.ktail) - *z->cq.khead;
+}
+
+static inline struct zcrxdev_cqe *zcrx_peek_cqe(const struct zcrx *z)
+{
+	unsigned int head = *z->cq.khead;
+
+	if (zcrx_load_acquire(z->cq.ktail) == head)
+		return NULL;
+	return &z->cq.cqes[head & z->cq.mask];
+}
+
+/* Iterate ready completions without consuming them; then zcrx_cq_advance. */
+#define zcrx_for_each_cqe(z, head, cqe)					\
+	for ((head) = *(z)->cq.khead;					\
+	     (cqe) = ((head) != zcrx_load_acquire((z)->cq.ktail) ?	\
+		      &(z)->cq.cqes[(head) & (z)->cq.mask] : NULL);	\
+	     (head)++)
+
+static inline bool zcrx_need_wakeup(const struct zcrx *z)
+{
+	return __atomic_load_n(z->cq.kflags, __ATOMIC_RELAXED) &
+	       ZCRXDEV_RING_NEED_WAKEUP;
+}
+
+/* Consume n completions: their slots may be reused by the kernel. */
+static inline void zcrx_cq_advance(struct zcrx *z, unsigned int n)
+{
+	if (!n)
+		return;
+	/* [CQ-2]: our reads of the entries happen before the kernel reuses them. */
+	zcrx_store_release(z->cq.khead, *z->cq.khead + n);
+	/* [WK-2] is done by zcrx_rq_commit, which follows in the usual loop. */
+}
+
+static inline const void *zcrx_cqe_data(const struct zcrx *z,
+					const struct zcrxdev_cqe *cqe)
+{
+	return z->pool + cqe->off;
+}
+
+/* Free refill slots the process can still queue before a commit. */
+static inline unsigned int zcrx_rq_space(struct zcrx *z)
+{
+	unsigned int used = z->rq.tail - z->rq.cached_head;
+
+	if (used == z->rq.entries) {
+		/* [RQ-2]: the kernel is done with the slots before head. */
+		z->rq.cached_head = zcrx_load_acquire(z->rq.khead);
+		used = z->rq.tail - z->rq.cached_head;
+	}
+	return z->rq.entries - used;
+}
+
+/*
+ * Queue the return of one completion's buffer reference.  Completions
+ * without payload (EOF, error) have nothing to return.  When the refill
+ * ring is full, commit and ask the kernel to drain it (one ioctl).
+ * Returns 0 or -errno.
+ */
+int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe);
+
+static inline int zcrx_return_cqe(struct zcrx *z, const struct zcrxdev_cqe *cqe)
+{
+	struct zcrxdev_rqe *rqe;
+
+	if (!cqe->len)
+		return 0;
+	if (!zcrx_rq_space(z))
+		return zcrx_return_slow(z, cqe);
+	rqe = &z->rq.rqes[z->rq.tail & z->rq.mask];
+	rqe->off = cqe->off & ~(uint64_t)(z->buf_size - 1);
+	rqe->flags = 0;
+	rqe->resv = 0;
+	z->rq.tail++;
+	return 0;
+}
+
+/*
+ * Publish queued returns with one release store, then wake the kernel only
+ * if it said it is waiting.  Returns 1 if it made the wake call, 0 if not,
+ * or -errno.
+ */
+static inline int zcrx_rq_commit(struct zcrx *z)
+{
+	/* [RQ-1]: the entries are visible before the new tail. */
+	zcrx_store_release(z->rq.ktail, z->rq.tail);
+	/* [WK-2] pairs with [WK-1] in the kernel's stall path. */
+	zcrx_smp_mb();
+	if (!zcrx_need_wakeup(z))
+		return 0;
+	return zcrx_wake(z) ?: 1;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBZCRX_ZCRX_H */

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libzcrx: setup, mapping, attach/detach, waiting and statistics.
+ * The per-completion ring helpers are inline in zcrx.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "zcrx.h"
+
+#define ZCRX_DEFAULT_DEVICE	"/dev/zcrx"
+
+static int zcrx_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, cmd, arg);
+	} while (ret < 0 && errno == EINTR);
+	return ret < 0 ? -errno : ret;
+}
+
+static void *zcrx_map(int fd, const struct zcrxdev_region *r, int prot)
+{
+	return mmap(NULL, r->size, prot, MAP_SHARED | MAP_POPULATE, fd,
+		    (off_t)r->offset);
+}
+
+static void zcrx_unmap_all(struct zcrx *z)
+{
+	if (z->pool)
+		munmap(z->pool, z->pool_size);
+	if (z->cq.map)
+		munmap(z->cq.map, z->cq.map_size);
+	if (z->rq.map)
+		munmap(z->rq.map, z->rq.map_size);
+	z->pool = NULL;
+	z->cq.map = NULL;
+	z->rq.map = NULL;
+}
+
+static int zcrx_map_all(struct zcrx *z, const struct zcrxdev_setup *s)
+{
+	unsigned char *cq, *rq;
+	void *p;
+
+	p = zcrx_map(z->fd, &s->pool, PROT_READ);
+	if (p == MAP_FAILED)
+		return -errno;
+	z->pool = p;
+	z->pool_size = s->pool.size;
+
+	p = zcrx_map(z->fd, &s->cq, PROT_READ | PROT_WRITE);
+	if (p == MAP_FAILED)
+		return -errno;
+	z->cq.map = p;
+	z->cq.map_size = s->cq.size;
+
+	p = zcrx_map(z->fd, &s->rq, PROT_READ | PROT_WRITE);
+	if (p == MAP_FAILED)
+		return -errno;
+	z->rq.map = p;
+	z->rq.map_size = s->rq.size;
+
+	cq = z->cq.map;
+	z->cq.khead = (unsigned int *)(cq + s->cq_off.head);
+	z->cq.ktail = (unsigned int *)(cq + s->cq_off.tail);
+	z->cq.kflags = (unsigned int *)(cq + s->cq_off.flags);
+	z->cq.cqes = (struct zcrxdev_cqe *)(cq + s->cq_off.entries);
+	z->cq.entries = s->cq_entries;
+	z->cq.mask = s->cq_entries - 1;
+
+	rq = z->rq.map;
+	z->rq.khead = (unsigned int *)(rq + s->rq_off.head);
+	z->rq.ktail = (unsigned int *)(rq + s->rq_off.tail);
+	z->rq.rqes = (struct zcrxdev_rqe *)(rq + s->rq_off.entries);
+	z->rq.entries = s->rq_entries;
+	z->rq.mask = s->rq_entries - 1;
+	z->rq.tail = *z->rq.ktail;
+	z->rq.cached_head = zcrx_load_acquire(z->rq.khead);
+	return 0;
+}
+
+int zcrx_init(struct zcrx *z, const struct zcrx_params *p)
+{
+	struct zcrxdev_setup s;
+	int ret;
+
+	memset(z, 0, sizeof(*z));
+	z->fd = -1;
+	if (!p || !p->nr_bufs)
+		return -EINVAL;
+
+	z->fd = open(p->device ? p->device : ZCRX_DEFAULT_DEVICE,
+		     O_RDWR | O_CLOEXEC);
+	if (z->fd < 0)
+		return -errno;
+
+	memset(&s, 0, sizeof(s));
+	s.flags = p->flags;
+	s.buf_size = p->buf_size ? p->buf_size : ZCRXDEV_BUF_SIZE_MIN;
+	s.nr_bufs = p->nr_bufs;
+	s.cq_entries = p->cq_entries;
+	s.rq_entries = p->rq_entries;
+	ret = zcrx_ioctl(z->fd, ZCRXDEV_IOC_SETUP, &s);
+	if (ret < 0)
+		goto err_close;
+
+	z->flags = s.flags;
+	z->buf_size = s.buf_size;
+	z->nr_bufs = s.nr_bufs;
+	z->features = s.features;
+	ret = zcrx_map_all(z, &s);
+	if (ret < 0)
+		goto err_unmap;
+	return 0;
+
+err_unmap:
+	zcrx_unmap_all(z);
+err_close:
+	close(z->fd);
+	z->fd = -1;
+	return ret;
+}
+
+void zcrx_exit(struct zcrx *z)
+{
+	zcrx_unmap_all(z);
+	if (z->fd >= 0)
+		close(z->fd);
+	z->fd = -1;
+}
+
+int zcrx_attach(struct zcrx *z, int sockfd, uint64_t tag)
+{
+	struct zcrxdev_attach a;
+
+	memset(&a, 0, sizeof(a));
+	a.fd = sockfd;
+	a.tag = tag;
+	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_ATTACH, &a);
+}
+
+int zcrx_detach(struct zcrx *z, int sockfd)
+{
+	struct zcrxdev_detach d;
+
+	memset(&d, 0, sizeof(d));
+	d.fd = sockfd;
+	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_DETACH, &d);
+}
+
+int zcrx_stats(struct zcrx *z, struct zcrxdev_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_STATS, st);
+}
+
+int zcrx_wake(struct zcrx *z)
+{
+	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_WAKE, NULL);
+}
+
+int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe)
+{
+	int ret;
+
+	/* Publish what is queued and make the kernel take it now. */
+	zcrx_store_release(z->rq.ktail, z->rq.tail);
+	ret = zcrx_wake(z);
+	if (ret < 0)
+		return ret;
+	if (!zcrx_rq_space(z))
+		return -ENOSPC;
+	return zcrx_return_cqe(z, cqe);
+}
+
+int zcrx_wait(struct zcrx *z, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = z->fd, .events = POLLIN };
+	unsigned int ready;
+	int ret;
+
+	ready = zcrx_cq_ready(z);
+	if (ready)
+		return (int)ready;
+	/* A stalled kernel only resumes on a wake: never sleep on it. */
+	zcrx_smp_mb();
+	if (zcrx_need_wakeup(z)) {
+		ret = zcrx_wake(z);
+		if (ret < 0)
+			return ret;
+	}
+	ret = poll(&pfd, 1, timeout_ms);
+	if (ret < 0)
+		return -errno;
+	ready = zcrx_cq_ready(z);
+	if (ready)
+		return (int)ready;
+	if (pfd.revents & (POLLERR | POLLNVAL))
+		return -EBADF;
+	return -ETIME;
+}

@@ -1,0 +1,788 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zcrx pool: pinned buffers mapped read-only into the process, the
+ * completion ring (kernel -> user) and the refill ring (user -> kernel).
+ *
+ * Every buffer is in one of three states (enum zcrx_buf_state).  A buffer
+ * leaves INUSE only when no completion naming it is outstanding, no socket
+ * is placing bytes into it, and none of its pages has a reference other
+ * than the pool's own and the process's page-table mappings: an skb that
+ * still points at a page (zero-copy send from the pool, socket splice)
+ * keeps the buffer PENDING, so a reused buffer can never change bytes a
+ * packet in flight still carries.
+ */
+#include <linux/capability.h>
+#include <linux/highmem.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/user.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "compat.h"
+#include "zcrx.h"
+
+static atomic_t zcrx_pool_ids = ATOMIC_INIT(0);
+
+/* ---- memory accounting (RLIMIT_MEMLOCK, as io_uring does) ---- */
+
+static int zcrx_account_mem(struct zcrx_pool *pool, unsigned long pages)
+{
+	unsigned long limit, cur, new;
+	struct user_struct *user;
+
+	if (!capable(CAP_IPC_LOCK)) {
+		user = get_uid(current_user());
+		limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+		cur = atomic_long_read(&user->locked_vm);
+		do {
+			new = cur + pages;
+			if (new > limit || new < cur) {
+				free_uid(user);
+				return -ENOMEM;
+			}
+		} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur, new));
+		pool->user = user;
+	}
+	mmgrab(current->mm);
+	pool->mm_account = current->mm;
+	atomic64_add(pages, &current->mm->pinned_vm);
+	pool->acct_pages = pages;
+	return 0;
+}
+
+static void zcrx_unaccount_mem(struct zcrx_pool *pool)
+{
+	if (pool->user) {
+		atomic_long_sub(pool->acct_pages, &pool->user->locked_vm);
+		free_uid(pool->user);
+	}
+	if (pool->mm_account) {
+		atomic64_sub(pool->acct_pages, &pool->mm_account->pinned_vm);
+		mmdrop(pool->mm_account);
+	}
+}
+
+/* ---- rings ---- */
+
+static int zcrx_ring_alloc(struct zcrx_ring *r, u32 entries, size_t entry_size)
+{
+	r->size = PAGE_ALIGN(ZCRX_RING_ENTRIES + (size_t)entries * entry_size);
+	r->mem = vmalloc_user(r->size);		/* zeroed */
+	if (!r->mem)
+		return -ENOMEM;
+	r->entries = entries;
+	r->mask = entries - 1;
+	r->head = r->mem + ZCRX_RING_HEAD;
+	r->tail = r->mem + ZCRX_RING_TAIL;
+	r->flags = r->mem + ZCRX_RING_FLAGS;
+	r->array = r->mem + ZCRX_RING_ENTRIES;
+	return 0;
+}
+
+static u32 zcrx_ring_size(u32 want, u32 dflt)
+{
+	if (!want)
+		want = dflt;
+	want = clamp(want, ZCRXDEV_RING_MIN, ZCRXDEV_RING_MAX);
+	return roundup_pow_of_two(want);
+}
+
+static void zcrx_ring_offsets(struct zcrxdev_ring_offsets *o)
+{
+	o->head = ZCRX_RING_HEAD;
+	o->tail = ZCRX_RING_TAIL;
+	o->flags = ZCRX_RING_FLAGS;
+	o->entries = ZCRX_RING_ENTRIES;
+}
+
+/* ---- pages ---- */
+
+static void zcrx_free_pages(struct zcrx_pool *pool, u32 nr_pages)
+{
+	u32 i;
+
+	for (i = 0; i < nr_pages; i++) {
+		/* Untag first: an skb may keep the page alive after us. */
+		set_page_private(pool->pages[i], 0);
+		put_page(pool->pages[i]);
+	}
+	atomic_long_sub(nr_pages, &zcrx_pool_pages_total);
+}
+
+static int zcrx_alloc_pages(struct zcrx_pool *pool)
+{
+	unsigned int order = ilog2(pool->buf_pages);
+	struct page *page;
+	u32 b, i, n = 0;
+
+	for (b = 0; b < pool->nr_bufs; b++) {
+		page = alloc_pages_node(pool->node, GFP_KERNEL_ACCOUNT |
+					__GFP_ZERO | __GFP_NOWARN, order);
+		if (!page)
+			goto err_free;
+		/* Order-0 pages with their own refcounts, for mapping and GUP. */
+		if (order)
+			split_page(page, order);
+		for (i = 0; i < pool->buf_pages; i++, n++) {
+			pool->pages[n] = page + i;
+			set_page_private(page + i,
+					 ((unsigned long)pool->id << 32) | n);
+		}
+		atomic_long_add(pool->buf_pages, &zcrx_pool_pages_total);
+		if (fatal_signal_pending(current))
+			goto err_free;
+		cond_resched();
+	}
+	return 0;
+
+err_free:
+	zcrx_free_pages(pool, n);
+	return -ENOMEM;
+}
+
+/* Does any page of the buffer have a reference besides ours and the PTEs? */
+static bool zcrx_buf_busy(struct zcrx_pool *pool, u32 buf)
+{
+	struct page **p = &pool->pages[(size_t)buf * pool->buf_pages];
+	u32 i;
+
+	for (i = 0; i < pool->buf_pages; i++)
+		if (page_ref_count(p[i]) != 1 + zcrx_page_mapcount(p[i]))
+			return true;
+	return false;
+}
+
+/* ---- create / destroy ---- */
+
+static int zcrx_setup_check(const struct zcrxdev_setup *s)
+{
+	u32 i;
+
+	if (s->flags || s->resv0)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(s->resv1); i++)
+		if (s->resv1[i])
+			return -EINVAL;
+	if (s->buf_size < ZCRXDEV_BUF_SIZE_MIN ||
+	    s->buf_size > ZCRXDEV_BUF_SIZE_MAX ||
+	    !is_power_of_2(s->buf_size) || s->buf_size < PAGE_SIZE)
+		return -EINVAL;
+	if (!s->nr_bufs)
+		return -EINVAL;
+	if ((u64)s->nr_bufs * s->buf_size > ZCRXDEV_POOL_MAX_BYTES)
+		return -E2BIG;
+	return 0;
+}
+
+static void zcrx_pool_free(struct zcrx_pool *pool)
+{
+	if (pool->pages)
+		zcrx_free_pages(pool, pool->nr_pages);
+	vfree(pool->cq.mem);
+	vfree(pool->rq.mem);
+	kvfree(pool->pages);
+	kvfree(pool->bufs);
+	kvfree(pool->free_stack);
+	kvfree(pool->pending);
+	zcrx_unaccount_mem(pool);
+	atomic_dec(&zcrx_pools_total);
+	kfree(pool);
+}
+
+static void zcrx_pool_release(struct kref *ref)
+{
+	zcrx_pool_free(container_of(ref, struct zcrx_pool, ref));
+}
+
+void zcrx_pool_get(struct zcrx_pool *pool)
+{
+	kref_get(&pool->ref);
+}
+
+/* The last reference is dropped in process context (see sock.c). */
+void zcrx_pool_put(struct zcrx_pool *pool)
+{
+	kref_put(&pool->ref, zcrx_pool_release);
+}
+
+static void zcrx_pool_pending_work(struct work_struct *work);
+
+struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
+{
+	struct zcrx_pool *pool;
+	u32 b;
+	int ret;
+
+	ret = zcrx_setup_check(s);
+	if (ret)
+		return ERR_PTR(ret);
+
+	pool = kzalloc(sizeof(*pool), GFP_KERNEL_ACCOUNT);
+	if (!pool)
+		return ERR_PTR(-ENOMEM);
+	atomic_inc(&zcrx_pools_total);
+	kref_init(&pool->ref);
+	spin_lock_init(&pool->lock);
+	INIT_LIST_HEAD(&pool->socks);
+	INIT_LIST_HEAD(&pool->stalled);
+	init_waitqueue_head(&pool->cq_wait);
+	init_waitqueue_head(&pool->detach_wait);
+	INIT_DELAYED_WORK(&pool->pending_work, zcrx_pool_pending_work);
+
+	/* Ids start at 1 so that an untagged page (private 0) never matches. */
+	pool->id = atomic_inc_return(&zcrx_pool_ids) ?: atomic_inc_return(&zcrx_pool_ids);
+	pool->node = numa_node_id();
+	pool->buf_size = s->buf_size;
+	pool->buf_shift = ilog2(s->buf_size);
+	pool->buf_pages = s->buf_size >> PAGE_SHIFT;
+	pool->nr_bufs = s->nr_bufs;
+	pool->nr_pages = pool->nr_bufs * pool->buf_pages;
+	pool->pool_size = (u64)pool->nr_pages << PAGE_SHIFT;
+
+	ret = zcrx_account_mem(pool, pool->nr_pages);
+	if (ret)
+		goto err_free;
+
+	ret = -ENOMEM;
+	pool->pages = kvcalloc(pool->nr_pages, sizeof(*pool->pages),
+			       GFP_KERNEL_ACCOUNT);
+	pool->bufs = kvcalloc(pool->nr_bufs, sizeof(*pool->bufs),
+			      GFP_KERNEL_ACCOUNT);
+	pool->free_stack = kvcalloc(pool->nr_bufs, sizeof(u32),
+				    GFP_KERNEL_ACCOUNT);
+	pool->pending = kvcalloc(pool->nr_bufs, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	if (!pool->pages || !pool->bufs || !pool->free_stack || !pool->pending)
+		goto err_free;
+
+	ret = zcrx_alloc_pages(pool);
+	if (ret) {
+		kvfree(pool->pages);
+		pool->pages = NULL;
+		goto err_free;
+	}
+
+	/* Most recently freed on top: reuse is cache-warm. */
+	for (b = 0; b < pool->nr_bufs; b++)
+		pool->free_stack[b] = pool->nr_bufs - 1 - b;
+	pool->nr_free = pool->nr_bufs;
+	pool->stats.bufs_free = pool->nr_bufs;
+
+	/* Several completions can name one buffer: default CQ = 2 x buffers. */
+	s->cq_entries = zcrx_ring_size(s->cq_entries,
+				       min_t(u64, 2ULL * s->nr_bufs, U32_MAX));
+	s->rq_entries = zcrx_ring_size(s->rq_entries, s->cq_entries);
+	ret = zcrx_ring_alloc(&pool->cq, s->cq_entries,
+			      sizeof(struct zcrxdev_cqe));
+	if (ret)
+		goto err_free;
+	ret = zcrx_ring_alloc(&pool->rq, s->rq_entries,
+			      sizeof(struct zcrxdev_rqe));
+	if (ret)
+		goto err_free;
+
+	s->pool.offset = ZCRX_MMAP_POOL;
+	s->pool.size = pool->pool_size;
+	s->cq.offset = ZCRX_MMAP_CQ;
+	s->cq.size = pool->cq.size;
+	s->rq.offset = ZCRX_MMAP_RQ;
+	s->rq.size = pool->rq.size;
+	zcrx_ring_offsets(&s->cq_off);
+	zcrx_ring_offsets(&s->rq_off);
+	s->features = ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES;
+	return pool;
+
+err_free:
+	zcrx_pool_free(pool);
+	return ERR_PTR(ret);
+}
+
+/*
+ * The file is going away: detach every socket, wait for detaches that
+ * others started (socket close, EOF work), then drop the file's reference.
+ */
+void zcrx_pool_shutdown(struct zcrx_pool *pool)
+{
+	struct zcrx_sock *zs, *found;
+
+	spin_lock_bh(&pool->lock);
+	pool->dying = true;
+	spin_unlock_bh(&pool->lock);
+
+	for (;;) {
+		found = NULL;
+		spin_lock_bh(&pool->lock);
+		list_for_each_entry(zs, &pool->socks, node) {
+			if (!test_bit(ZS_DETACHED, &zs->flags)) {
+				zcrx_sock_get(zs);
+				found = zs;
+				break;
+			}
+		}
+		spin_unlock_bh(&pool->lock);
+		if (!found)
+			break;
+		zcrx_sock_detach(found);
+		zcrx_sock_put(found);
+	}
+	wait_event(pool->detach_wait, !READ_ONCE(pool->nr_socks));
+	cancel_delayed_work_sync(&pool->pending_work);
+	zcrx_pool_put(pool);
+}
+
+/* ---- mmap / poll / stats ---- */
+
+static int zcrx_mmap_pool(struct zcrx_pool *pool, struct vm_area_struct *vma)
+{
+	unsigned long addr = vma->vm_start;
+	struct page **pages = pool->pages;
+	unsigned long left = pool->nr_pages, num;
+	int ret;
+
+	if (vma->vm_flags & VM_WRITE)
+		return -EACCES;
+	/* Read-only for good: mprotect(PROT_WRITE) must fail too. */
+	zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYWRITE);
+
+	while (left) {
+		num = min(left, 1024UL);
+		ret = vm_insert_pages(vma, addr, pages, &num);
+		if (ret)
+			return ret;
+		/* num is now the count NOT inserted; none on success. */
+		num = min(left, 1024UL) - num;
+		addr += num << PAGE_SHIFT;
+		pages += num;
+		left -= num;
+		cond_resched();
+	}
+	return 0;
+}
+
+int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
+{
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	unsigned long size = vma->vm_end - vma->vm_start;
+	struct zcrx_ring *r;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+
+	switch (off) {
+	case ZCRX_MMAP_POOL:
+		if (size != pool->pool_size)
+			return -EINVAL;
+		return zcrx_mmap_pool(pool, vma);
+	case ZCRX_MMAP_CQ:
+		r = &pool->cq;
+		break;
+	case ZCRX_MMAP_RQ:
+		r = &pool->rq;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (size != r->size)
+		return -EINVAL;
+	zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
+	return remap_vmalloc_range(vma, r->mem, 0);
+}
+
+static bool zcrx_cq_pending(struct zcrx_pool *pool)
+{
+	return READ_ONCE(pool->cq_tail) != READ_ONCE(*pool->cq.head);
+}
+
+__poll_t zcrx_pool_poll(struct zcrx_pool *pool, struct file *file,
+			poll_table *wait)
+{
+	poll_wait(file, &pool->cq_wait, wait);
+	/* Pairs with the barrier in wq_has_sleeper() in zcrx_pool_notify(). */
+	smp_mb();
+	return zcrx_cq_pending(pool) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+void zcrx_pool_notify(struct zcrx_pool *pool)
+{
+	if (wq_has_sleeper(&pool->cq_wait))
+		wake_up_interruptible_poll(&pool->cq_wait, EPOLLIN | EPOLLRDNORM);
+}
+
+void zcrx_pool_stats(struct zcrx_pool *pool, struct zcrxdev_stats *st)
+{
+	spin_lock_bh(&pool->lock);
+	*st = pool->stats;
+	st->bufs_free = pool->nr_free;
+	st->bufs_pending = pool->nr_pending;
+	st->sockets_attached = pool->nr_socks;
+	spin_unlock_bh(&pool->lock);
+	st->flags = 0;
+}
+
+/* ---- buffers, under pool->lock ---- */
+
+static void zcrx_buf_recycle(struct zcrx_pool *pool, u32 b)
+{
+	struct zcrx_buf *buf = &pool->bufs[b];
+
+	buf->gen++;
+	if (zcrx_buf_busy(pool, b)) {
+		buf->state = ZCRX_BUF_PENDING;
+		pool->pending[pool->nr_pending++] = b;
+	} else {
+		buf->state = ZCRX_BUF_FREE;
+		pool->free_stack[pool->nr_free++] = b;
+	}
+}
+
+/* Move PENDING buffers whose pages were let go to the free stack. */
+static u32 zcrx_scan_pending(struct zcrx_pool *pool)
+{
+	u32 i = 0, freed = 0, b;
+
+	while (i < pool->nr_pending) {
+		b = pool->pending[i];
+		if (zcrx_buf_busy(pool, b)) {
+			i++;
+			continue;
+		}
+		pool->pending[i] = pool->pending[--pool->nr_pending];
+		pool->bufs[b].state = ZCRX_BUF_FREE;
+		pool->free_stack[pool->nr_free++] = b;
+		freed++;
+	}
+	return freed;
+}
+
+/* Validate one refill entry read from shared memory and apply it. */
+static bool zcrx_refill_one(struct zcrx_pool *pool, u64 off, u32 flags, u32 resv)
+{
+	struct zcrx_buf *buf;
+	u32 b;
+
+	if (flags || resv || off >= pool->pool_size ||
+	    (off & (pool->buf_size - 1)))
+		return false;
+	b = off >> pool->buf_shift;
+	buf = &pool->bufs[b];
+	if (!buf->user_refs)
+		return false;	/* double return or never handed out */
+	if (--buf->user_refs == 0 && !buf->kopen)
+		zcrx_buf_recycle(pool, b);
+	return true;
+}
+
+/* Consume the refill ring. */
+static void zcrx_consume_rq(struct zcrx_pool *pool)
+{
+	struct zcrxdev_rqe *rqe;
+	u32 head = pool->rq_head, tail, n;
+
+	/* [RQ-1]: entries before tail are written by the process. */
+	tail = smp_load_acquire(pool->rq.tail);
+	n = tail - head;
+	if (!n)
+		return;
+	/* A tail too far ahead is garbage: look at one ring's worth only. */
+	if (n > pool->rq.entries)
+		n = pool->rq.entries;
+	for (; n; n--, head++) {
+		rqe = zcrx_ring_entry(&pool->rq, head, sizeof(*rqe));
+		/* One read of each field: the process may be rewriting them. */
+		if (zcrx_refill_one(pool, READ_ONCE(rqe->off),
+				    READ_ONCE(rqe->flags), READ_ONCE(rqe->resv)))
+			pool->stats.refill_entries++;
+		else
+			pool->stats.refill_bad++;
+	}
+	pool->rq_head = head;
+	/* [RQ-2]: we are done with the slots before head. */
+	smp_store_release(pool->rq.head, head);
+}
+
+static u32 zcrx_pop_free(struct zcrx_pool *pool)
+{
+	if (!pool->nr_free) {
+		zcrx_consume_rq(pool);
+		if (!pool->nr_free && pool->nr_pending)
+			zcrx_scan_pending(pool);
+		if (!pool->nr_free)
+			return ZCRX_NO_BUF;
+	}
+	return pool->free_stack[--pool->nr_free];
+}
+
+/* Free CQ slots, not counting slots promised to sockets. */
+static u32 zcrx_cq_space(struct zcrx_pool *pool)
+{
+	u32 head, used;
+
+	/* [CQ-2]: the process has finished reading the slots before head. */
+	head = smp_load_acquire(pool->cq.head);
+	used = pool->cq_tail - head;
+	if (used > pool->cq.entries)	/* garbage head: treat as full */
+		used = pool->cq.entries;
+	used += pool->cq_reserved;
+	return used >= pool->cq.entries ? 0 : pool->cq.entries - used;
+}
+
+static void zcrx_stall(struct zcrx_pool *pool, struct zcrx_sock *zs)
+{
+	if (list_empty(&zs->stall_node)) {
+		list_add_tail(&zs->stall_node, &pool->stalled);
+		pool->stats.stalls++;
+	}
+	WRITE_ONCE(*pool->cq.flags, ZCRXDEV_RING_NEED_WAKEUP);
+	/*
+	 * [WK-1]: the flag is visible before we look at the rings again;
+	 * pairs with [WK-2] in zcrx_rq_commit() (libzcrx).
+	 */
+	smp_mb();
+	if (pool->nr_pending && !pool->dying)
+		queue_delayed_work(zcrx_wq, &pool->pending_work, 1);
+}
+
+static void zcrx_unstall(struct zcrx_pool *pool, struct zcrx_sock *zs)
+{
+	if (likely(list_empty(&zs->stall_node)))
+		return;
+	list_del_init(&zs->stall_node);
+	if (list_empty(&pool->stalled))
+		WRITE_ONCE(*pool->cq.flags, 0);
+}
+
+static void __zcrx_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
+			u32 flags, s32 error)
+{
+	struct zcrxdev_cqe *cqe;
+
+	cqe = zcrx_ring_entry(&pool->cq, pool->cq_tail, sizeof(*cqe));
+	cqe->tag = tag;
+	cqe->off = off;
+	cqe->len = len;
+	cqe->flags = flags;
+	cqe->error = error;
+	cqe->resv = 0;
+	pool->cq_tail++;
+	/* [CQ-1]: the entry is written before the process can see it. */
+	smp_store_release(pool->cq.tail, pool->cq_tail);
+
+	pool->stats.completions++;
+	if (flags & ZCRXDEV_CQE_COPIED)
+		pool->stats.bytes_copied += len;
+	if (flags & ZCRXDEV_CQE_ZEROCOPY)
+		pool->stats.bytes_zerocopy += len;
+	if (flags & ZCRXDEV_CQE_EOF)
+		pool->stats.eof++;
+	if (flags & ZCRXDEV_CQE_ERROR)
+		pool->stats.errors++;
+}
+
+/* ---- placement primitives, called with the socket locked ---- */
+
+/*
+ * Make sure zs has an open buffer with room and one CQ slot reserved for
+ * its current segment.  Returns false (and marks zs stalled) if not.
+ */
+bool zcrx_pool_begin_seg(struct zcrx_pool *pool, struct zcrx_sock *zs)
+{
+	bool retried = false;
+	u32 b;
+
+	spin_lock_bh(&pool->lock);
+retry:
+	if (zs->cur_buf == ZCRX_NO_BUF) {
+		b = zs->hint_buf;
+		/* Same generation: not recycled since we last filled it. */
+		if (b != ZCRX_NO_BUF && pool->bufs[b].gen == zs->hint_gen &&
+		    zs->hint_fill < pool->buf_size) {
+			zs->fill = zs->hint_fill;
+		} else {
+			b = zcrx_pop_free(pool);
+			if (b == ZCRX_NO_BUF)
+				goto stall;
+			pool->bufs[b].state = ZCRX_BUF_INUSE;
+			zs->fill = 0;
+		}
+		pool->bufs[b].kopen = 1;
+		zs->cur_buf = b;
+		zs->seg_start = zs->fill;
+	}
+	if (!zs->cq_reserved) {
+		if (!zcrx_cq_space(pool))
+			goto stall;
+		pool->cq_reserved++;
+		zs->cq_reserved = true;
+	}
+	zcrx_unstall(pool, zs);
+	spin_unlock_bh(&pool->lock);
+	return true;
+
+stall:
+	if (!retried) {
+		/* Flag first, then one more look: no lost wakeup. */
+		zcrx_stall(pool, zs);
+		zcrx_consume_rq(pool);
+		retried = true;
+		goto retry;
+	}
+	spin_unlock_bh(&pool->lock);
+	return false;
+}
+
+/*
+ * Complete the bytes placed since the segment began; with close, or when
+ * the buffer is full, also give the buffer up (remembering where we were).
+ */
+void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close)
+{
+	u32 b = zs->cur_buf, len;
+	struct zcrx_buf *buf;
+
+	if (b == ZCRX_NO_BUF && !zs->cq_reserved)
+		return;
+
+	spin_lock_bh(&pool->lock);
+	if (b != ZCRX_NO_BUF) {
+		buf = &pool->bufs[b];
+		len = zs->fill - zs->seg_start;
+		if (len) {
+			/* A segment with bytes always holds a reserved slot. */
+			buf->user_refs++;
+			pool->cq_reserved--;
+			zs->cq_reserved = false;
+			__zcrx_post(pool, zs->tag,
+				    ((u64)b << pool->buf_shift) + zs->seg_start,
+				    len, ZCRXDEV_CQE_COPIED, 0);
+			zs->seg_start = zs->fill;
+		}
+		if (close || zs->fill == pool->buf_size) {
+			buf->kopen = 0;
+			zs->hint_buf = b;
+			zs->hint_gen = buf->gen;
+			zs->hint_fill = zs->fill;
+			if (!buf->user_refs)
+				zcrx_buf_recycle(pool, b);
+			zs->cur_buf = ZCRX_NO_BUF;
+		}
+	}
+	if (close && zs->cq_reserved) {
+		pool->cq_reserved--;
+		zs->cq_reserved = false;
+	}
+	spin_unlock_bh(&pool->lock);
+}
+
+/*
+ * Bytes that arrived in a pool page: complete them in place.  Only a
+ * buffer in use (named by completions or being filled) qualifies; a free
+ * or pending buffer's bytes are copied instead (returns -EAGAIN).
+ * Returns 1 on success, 0 when no CQ slot is free (zs is stalled).
+ */
+int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
+		      u32 page_idx, u32 page_off, u32 len)
+{
+	u32 b = page_idx / pool->buf_pages;
+	bool retried = false;
+	int ret = 1;
+
+	spin_lock_bh(&pool->lock);
+	if (pool->bufs[b].state != ZCRX_BUF_INUSE) {
+		ret = -EAGAIN;
+		goto out;
+	}
+retry:
+	if (!zcrx_cq_space(pool)) {
+		if (retried) {
+			ret = 0;
+			goto out;
+		}
+		zcrx_stall(pool, zs);
+		zcrx_consume_rq(pool);
+		retried = true;
+		goto retry;
+	}
+	zcrx_unstall(pool, zs);
+	pool->bufs[b].user_refs++;
+	__zcrx_post(pool, zs->tag, ((u64)page_idx << PAGE_SHIFT) + page_off,
+		    len, ZCRXDEV_CQE_ZEROCOPY, 0);
+out:
+	spin_unlock_bh(&pool->lock);
+	return ret;
+}
+
+/* End of stream (error == 0) or error completion; false if CQ is full. */
+bool zcrx_pool_post_end(struct zcrx_pool *pool, struct zcrx_sock *zs,
+			int error)
+{
+	bool ok = true;
+
+	spin_lock_bh(&pool->lock);
+	if (!zcrx_cq_space(pool)) {
+		zcrx_stall(pool, zs);
+		zcrx_consume_rq(pool);
+		ok = zcrx_cq_space(pool);
+	}
+	if (ok) {
+		zcrx_unstall(pool, zs);
+		__zcrx_post(pool, zs->tag, 0, 0,
+			    error ? ZCRXDEV_CQE_ERROR : ZCRXDEV_CQE_EOF, error);
+	}
+	spin_unlock_bh(&pool->lock);
+	return ok;
+}
+
+/* ---- waking stalled sockets ---- */
+
+static void zcrx_resume_stalled(struct zcrx_pool *pool)
+{
+	struct zcrx_sock *zs;
+	LIST_HEAD(list);
+
+	spin_lock_bh(&pool->lock);
+	list_splice_init(&pool->stalled, &list);
+	WRITE_ONCE(*pool->cq.flags, 0);
+	while (!list_empty(&list)) {
+		zs = list_first_entry(&list, struct zcrx_sock, stall_node);
+		list_del_init(&zs->stall_node);
+		zcrx_sock_get(zs);
+		spin_unlock_bh(&pool->lock);
+		zcrx_sock_resume(zs);
+		zcrx_sock_put(zs);
+		spin_lock_bh(&pool->lock);
+	}
+	spin_unlock_bh(&pool->lock);
+}
+
+/* ZCRXDEV_IOC_WAKE: take refills now and let stalled sockets go on. */
+void zcrx_pool_wake(struct zcrx_pool *pool)
+{
+	spin_lock_bh(&pool->lock);
+	pool->stats.wakeups++;
+	zcrx_consume_rq(pool);
+	if (pool->nr_pending)
+		zcrx_scan_pending(pool);
+	spin_unlock_bh(&pool->lock);
+	zcrx_resume_stalled(pool);
+}
+
+/* Buffers wait on skbs we get no callback for: look again, a tick later. */
+static void zcrx_pool_pending_work(struct work_struct *work)
+{
+	struct zcrx_pool *pool = container_of(to_delayed_work(work),
+					      struct zcrx_pool, pending_work);
+	bool resume;
+	u32 freed;
+
+	spin_lock_bh(&pool->lock);
+	freed = zcrx_scan_pending(pool);
+	resume = freed && !list_empty(&pool->stalled);
+	if (pool->nr_pending && !list_empty(&pool->stalled) && !pool->dying)
+		queue_delayed_work(zcrx_wq, &pool->pending_work, 1);
+	spin_unlock_bh(&pool->lock);
+	if (resume)
+		zcrx_resume_stalled(pool);
+}

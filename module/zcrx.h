@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * zcrx internal definitions: pool, buffers, rings and attached sockets.
+ *
+ * Lock order (outer to inner):
+ *   socket lock (lock_sock or bh_lock_sock)
+ *     -> sk->sk_callback_lock
+ *       -> pool->lock
+ * pool->lock is never held while taking a socket lock; code that needs to
+ * visit sockets found on a pool list takes a reference, drops pool->lock,
+ * then locks the socket.
+ */
+#ifndef ZCRX_MODULE_ZCRX_H
+#define ZCRX_MODULE_ZCRX_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <net/sock.h>
+
+#include <linux/zcrxdev.h>
+
+#define ZCRX_NO_BUF		U32_MAX
+
+/* Byte offsets the setup ioctl hands out for mmap(). */
+#define ZCRX_MMAP_POOL		0ULL
+#define ZCRX_MMAP_CQ		0x100000000ULL
+#define ZCRX_MMAP_RQ		0x200000000ULL
+
+/* Layout of a ring mapping: one cache line per index word. */
+#define ZCRX_RING_HEAD		0
+#define ZCRX_RING_TAIL		64
+#define ZCRX_RING_FLAGS		128
+#define ZCRX_RING_ENTRIES	256
+
+enum zcrx_buf_state {
+	ZCRX_BUF_FREE,		/* on the free stack */
+	ZCRX_BUF_INUSE,		/* filling, or named by completions */
+	ZCRX_BUF_PENDING,	/* returned, an skb or pin still holds a page */
+};
+
+/* Per-buffer bookkeeping, all of it under pool->lock. */
+struct zcrx_buf {
+	u32	user_refs;	/* completions handed out, not yet returned */
+	u32	gen;		/* bumped each time the buffer is recycled */
+	u8	state;		/* enum zcrx_buf_state */
+	u8	kopen;		/* a socket is placing bytes into it now */
+};
+
+struct zcrx_ring {
+	void		*mem;		/* vmalloc_user(): header + entries */
+	size_t		size;
+	u32		entries;
+	u32		mask;
+	u32		*head;		/* in mem; see linux/zcrxdev.h */
+	u32		*tail;
+	u32		*flags;
+	void		*array;
+};
+
+struct zcrx_pool {
+	struct kref		ref;	/* the file + one per attached socket */
+	u32			id;	/* tags pool pages in page->private */
+
+	/* Immutable after setup. */
+	u32			buf_size;
+	u32			buf_shift;
+	u32			buf_pages;	/* pages per buffer */
+	u32			nr_bufs;
+	u32			nr_pages;
+	u64			pool_size;
+	struct page		**pages;	/* pool page i maps at i * PAGE_SIZE */
+	struct zcrx_ring	cq;
+	struct zcrx_ring	rq;
+	int			node;
+
+	/* Memory accounting, undone when the pool is freed. */
+	struct user_struct	*user;		/* NULL when CAP_IPC_LOCK */
+	struct mm_struct	*mm_account;
+	unsigned long		acct_pages;
+
+	/*
+	 * Protects: bufs[], free_stack/nr_free, pending/nr_pending, the CQ
+	 * producer state (cq_tail, cq_reserved, writes of CQ entries and of
+	 * the CQ tail and flags words), the RQ consumer state (rq_head and
+	 * writes of the RQ head word), socks/nr_socks/dying, stalled, stats.
+	 */
+	spinlock_t		lock;
+	struct zcrx_buf		*bufs;
+	u32			*free_stack;
+	u32			nr_free;
+	u32			*pending;
+	u32			nr_pending;
+	u32			cq_tail;	/* kernel's copy; the shared one is output only */
+	u32			cq_reserved;	/* slots promised to sockets mid-segment */
+	u32			rq_head;	/* kernel's copy */
+	struct list_head	socks;		/* struct zcrx_sock.node */
+	struct list_head	stalled;	/* struct zcrx_sock.stall_node */
+	u32			nr_socks;
+	bool			dying;
+	struct zcrxdev_stats	stats;
+
+	wait_queue_head_t	cq_wait;	/* poll() waiters for completions */
+	wait_queue_head_t	detach_wait;	/* teardown waits for nr_socks == 0 */
+	struct delayed_work	pending_work;	/* rechecks PENDING buffers */
+};
+
+/* zcrx_sock.flags bits */
+enum {
+	ZS_CLOSING,	/* EOF or error posted; detach is queued */
+	ZS_DETACHED,	/* detach started: callbacks restored or being so */
+};
+
+/* One attached socket. */
+struct zcrx_sock {
+	refcount_t		ref;
+	unsigned long		flags;
+	struct zcrx_pool	*pool;
+	struct sock		*sk;
+	u64			tag;
+	struct list_head	node;		/* pool->socks, under pool->lock */
+	struct list_head	stall_node;	/* pool->stalled, under pool->lock */
+	struct work_struct	read_work;	/* read pass when the socket was busy */
+	struct work_struct	detach_work;	/* detach after EOF/error */
+	struct rcu_head		rcu;
+
+	/* Saved at attach, restored at detach under sk_callback_lock. */
+	void			(*saved_data_ready)(struct sock *sk);
+	void			(*saved_state_change)(struct sock *sk);
+	void			(*saved_error_report)(struct sock *sk);
+	struct proto		*base_prot;
+
+	/* Placement state, protected by the socket lock. */
+	u32			cur_buf;	/* open buffer or ZCRX_NO_BUF */
+	u32			seg_start;	/* first byte not yet completed */
+	u32			fill;		/* next byte to write */
+	bool			cq_reserved;	/* holds one CQ slot for the segment */
+	u32			hint_buf;	/* last buffer, to reopen if still ours */
+	u32			hint_gen;
+	u32			hint_fill;
+	int			error;		/* errno to report, once known */
+};
+
+/* main.c */
+extern struct workqueue_struct *zcrx_wq;
+extern atomic_long_t zcrx_pool_pages_total;
+extern atomic_t zcrx_pools_total;
+extern atomic_t zcrx_socks_total;
+
+/* pool.c */
+struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s);
+void zcrx_pool_get(struct zcrx_pool *pool);
+void zcrx_pool_put(struct zcrx_pool *pool);
+void zcrx_pool_shutdown(struct zcrx_pool *pool);
+int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma);
+__poll_t zcrx_pool_poll(struct zcrx_pool *pool, struct file *file,
+			poll_table *wait);
+void zcrx_pool_stats(struct zcrx_pool *pool, struct zcrxdev_stats *st);
+void zcrx_pool_wake(struct zcrx_pool *pool);
+
+/* Placement primitives, called with the socket locked (pool.c). */
+bool zcrx_pool_begin_seg(struct zcrx_pool *pool, struct zcrx_sock *zs);
+void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close);
+int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
+		      u32 page_idx, u32 page_off, u32 len);
+bool zcrx_pool_post_end(struct zcrx_pool *pool, struct zcrx_sock *zs,
+			int error);
+void zcrx_pool_notify(struct zcrx_pool *pool);
+
+/* sock.c */
+int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a);
+int zcrx_sock_detach_fd(struct zcrx_pool *pool, const struct zcrxdev_detach *d);
+void zcrx_sock_detach(struct zcrx_sock *zs);
+void zcrx_sock_get(struct zcrx_sock *zs);
+void zcrx_sock_put(struct zcrx_sock *zs);
+void zcrx_sock_resume(struct zcrx_sock *zs);
+int zcrx_sock_init(void);
+void zcrx_sock_exit(void);
+
+static inline void *zcrx_ring_entry(struct zcrx_ring *r, u32 idx, size_t sz)
+{
+	return r->array + (size_t)(idx & r->mask) * sz;
+}
+
+static inline void *zcrx_buf_addr(struct zcrx_pool *pool, u32 buf)
+{
+	/* A buffer is one physically contiguous block (split_page()). */
+	return page_address(pool->pages[(size_t)buf * pool->buf_pages]);
+}
+
+#endif /* ZCRX_MODULE_ZCRX_H */

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# check.sh: the whole test run behind "make check".
+#
+# Expects "make lib tests" to have built build/tests/unit/t_* (host unit
+# tests) and build/tests/guest/ (guest test programs and t_*.sh scripts).
+#   1. Runs the host unit tests.
+#   2. For each kernel release from scripts/vm/kernels.sh: builds zcrx.ko
+#      against that release's headers, packs an initramfs with the guest
+#      tests, boots it under QEMU and collects the results the guest's /init
+#      prints, then scans the serial log for kernel warnings.
+#   3. Prints one line per result:
+#        PASS  <kernel>  <group.name>
+#        FAIL  <kernel>  <group.name>  <reason>
+#        SKIP  <kernel>  <group.name>  <reason>
+#      ("host" is the kernel column of host tests) and ends with
+#        N passed, N failed, N skipped
+#      Exit status 1 if anything failed.
+#
+# Environment:
+#   ZCRX_KERNELS="rel ..."  test only these releases
+#   ZCRX_TESTS="t_a t_b"    run only these guest tests
+#   ZCRX_TEST_TIMEOUT=N     default per-test timeout in the guest (300 s)
+#   ZCRX_GUEST_TIMEOUT=N    limit for one whole guest run (1200 s)
+#   ZCRX_APPEND="..."       extra kernel command line parameters
+#   V=1                     show build commands, test diagnostics, guest log
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+vm=scripts/vm
+cache=${ZCRX_CACHE:-$HOME/.cache/zcrx}/kernels
+verbose=${V:-0}
+host_test_timeout=300
+started=$SECONDS
+
+npass=0 nfail=0 nskip=0
+summarised=0
+
+# report STATUS KERNEL NAME [REASON]: print one result line and count it.
+report() {
+	local status=$1 kernel=$2 name=$3 reason=${4:-}
+	case $status in
+	PASS) npass=$((npass + 1)); printf 'PASS  %s  %s\n' "$kernel" "$name" ;;
+	FAIL) nfail=$((nfail + 1)); printf 'FAIL  %s  %s  %s\n' "$kernel" "$name" "${reason:-(no reason given)}" ;;
+	SKIP) nskip=$((nskip + 1)); printf 'SKIP  %s  %s  %s\n' "$kernel" "$name" "$reason" ;;
+	*) echo "check.sh: bad status '$status'" >&2; exit 2 ;;
+	esac
+}
+
+# Indent a block of diagnostic text as "# " lines.
+diag() { sed "/^# /!s/^/# /"; }
+
+# --- Host unit tests ----------------------------------------------------------
+
+# Same rules as the guest's /init: result lines per check, and a program
+# that fails without saying why, or says nothing, is a failure of its own.
+run_host_test() {
+	local prog=$1 name out rc=0 line body why n_res=0 n_fail=0 other=
+	name=$(basename "$prog")
+	out=$(timeout -k 10 "$host_test_timeout" "$prog" 2>&1 </dev/null) || rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*" # SKIP"*)
+			body=${line#ok - }
+			why=${body#* # SKIP}
+			report SKIP host "${body%% # SKIP*}" "${why# }"
+			n_res=$((n_res + 1)) ;;
+		"ok - "*)
+			report PASS host "${line#ok - }"
+			n_res=$((n_res + 1)) ;;
+		"not ok - "*)
+			body=${line#not ok - }
+			if [[ $body == *": "* ]]; then
+				report FAIL host "${body%%: *}" "${body#*: }"
+			else
+				report FAIL host "$body"
+			fi
+			n_res=$((n_res + 1)) n_fail=$((n_fail + 1)) ;;
+		*) other+="$line"$'\n' ;;
+		esac
+	done <<<"$out"
+
+	if [[ $rc -ne 0 && $n_fail -eq 0 ]]; then
+		if [[ $rc -eq 124 ]]; then
+			report FAIL host "$name.exit" "status=$rc (timed out after $host_test_timeout s)"
+		else
+			report FAIL host "$name.exit" "status=$rc"
+		fi
+	elif [[ $rc -eq 0 && $n_res -eq 0 ]]; then
+		report FAIL host "$name.no-results"
+	fi
+	# Diagnostics are noise when all went well.
+	if [[ -n ${other//$'\n'/} ]] && [[ $verbose == 1 || $rc -ne 0 ]]; then
+		printf '%s' "$other" | diag
+	fi
+}
+
+run_host_tests() {
+	local prog
+	for prog in build/tests/unit/t_*; do
+		[[ -f $prog && -x $prog ]] || continue
+		run_host_test "$prog"
+	done
+}
+
+# --- One kernel -----------------------------------------------------------------
+
+# Copy the module sources out of the tree and build them for release $1.
+# Each release gets its own copy: kbuild writes its objects next to them.
+build_module() {
+	local rel=$1 src=build/kernels/$1/src
+	rm -rf "$src"
+	mkdir -p "$src" build/logs
+	cp -a Kbuild module include "$src/" 2>"build/logs/$rel.build.log" || return 1
+	if [[ $verbose == 1 ]]; then
+		make -C "/usr/src/linux-headers-$rel" M="$top/$src" modules 2>&1 |
+			tee -a "build/logs/$rel.build.log"
+	else
+		make -C "/usr/src/linux-headers-$rel" M="$top/$src" modules \
+			>>"build/logs/$rel.build.log" 2>&1
+	fi
+}
+
+# Kernel command line for the guest's /init (see tests/guest/init).
+guest_append() {
+	local a=${ZCRX_APPEND:-}
+	[[ -n ${ZCRX_TESTS:-} ]] && a+=" zcrx_tests=$(tr -s ' ' ',' <<<"$ZCRX_TESTS" | sed 's/^,//; s/,$//')"
+	[[ -n ${ZCRX_TEST_TIMEOUT:-} ]] && a+=" zcrx_timeout=$ZCRX_TEST_TIMEOUT"
+	echo "$a"
+}
+
+run_kernel() {
+	local rel=$1 dir=build/kernels/$1 log=build/logs/$1.log
+	local fails_before=$nfail t0 grc=0 finished=0 status name reason hits
+
+	if ! build_module "$rel"; then
+		report FAIL "$rel" build.module "see build/logs/$rel.build.log"
+		tail -n 30 "build/logs/$rel.build.log" | diag
+		return
+	fi
+
+	if ! "$vm/initramfs.sh" "$dir/initramfs.cpio.gz" "$rel" "$dir/src/zcrx.ko" \
+		build/tests/guest 2>"build/logs/$rel.initramfs.log"; then
+		report FAIL "$rel" guest.initramfs "$(tail -n 1 "build/logs/$rel.initramfs.log")"
+		return
+	fi
+
+	t0=$SECONDS
+	: >"$log"	# exists even if QEMU never starts
+	ZCRX_APPEND=$(guest_append) "$vm/run-guest.sh" "$cache/$rel/vmlinuz" \
+		"$dir/initramfs.cpio.gz" "$log" "${ZCRX_GUEST_TIMEOUT:-1200}" || grc=$?
+	echo "# $rel: guest ran $((SECONDS - t0)) s"
+
+	# The guest's verdicts: "@@ZCRX@@ STATUS name [reason]" or "@@ZCRX@@ DONE".
+	while read -r status name reason; do
+		case $status in
+		DONE) finished=1 ;;
+		PASS | FAIL | SKIP) report "$status" "$rel" "$name" "$reason" ;;
+		esac
+	done < <(grep -a -o '@@ZCRX@@ .*' "$log" | sed 's/^@@ZCRX@@ //')
+
+	if [[ $finished -eq 0 ]]; then
+		if [[ $grc -eq 124 ]]; then
+			reason="guest timed out after ${ZCRX_GUEST_TIMEOUT:-1200} s"
+		else
+			reason="guest stopped early (QEMU status $grc; panic?)"
+		fi
+		report FAIL "$rel" guest.completed "$reason"
+	fi
+
+	if hits=$("$vm/scan-log.sh" "$log"); then
+		report PASS "$rel" kernel.log_clean
+	else
+		report FAIL "$rel" kernel.log_clean "$(wc -l <<<"$hits") suspicious lines in $log"
+		diag <<<"$hits"
+	fi
+
+	if [[ $nfail -ne $fails_before ]]; then
+		echo "# --- last 60 lines of $log"
+		tail -n 60 "$log" | diag
+	fi
+}
+
+summary() {
+	echo "# check took $((SECONDS - started)) s"
+	echo "$npass passed, $nfail failed, $nskip skipped"
+	summarised=1
+}
+
+# Whatever stops the script (a bug here, Ctrl-C), the output still ends with
+# the summary line, and the run counts as failed.
+on_exit() {
+	local rc=$?
+	[[ $summarised == 1 ]] && return
+	report FAIL host harness.aborted "check.sh stopped early (status $rc)"
+	summary
+	exit 1
+}
+trap on_exit EXIT
+
+# --- Main --------------------------------------------------------------------------
+
+run_host_tests
+
+if releases=$("$vm/kernels.sh" --prepare); then
+	for rel in $releases; do
+		run_kernel "$rel"
+	done
+else
+	report FAIL host kernels.prepare "scripts/vm/kernels.sh --prepare failed"
+fi
+
+summary
+[[ $nfail -eq 0 ]]

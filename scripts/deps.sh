@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# deps.sh: install the Debian packages the build and "make check" need,
+# plus the headers of the kernels scripts/vm/kernels.sh picks.
+#
+# When everything is installed already, apt is not run at all, so a second
+# run costs a few dpkg-query calls.  Otherwise the package lists are
+# refreshed once (a fresh machine or container has none, and kernels.sh
+# reads them) and the missing packages are installed non-interactively.
+# The mirrors are whatever apt is configured with.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+packages=(
+	build-essential		# gcc, make
+	qemu-system-x86		# the test guests
+	busybox-static		# the guests' userland
+	cpio			# packing initramfs images
+	kmod			# modinfo, for inspecting modules
+	xz-utils		# Debian 6.12 ships modules as .ko.xz
+	liburing-dev		# the library and tests use io_uring
+	pkg-config
+	socat			# peer for guest network tests
+	sparse			# "make C=1" checks of the module
+)
+
+as_root() {
+	if [[ $EUID -eq 0 ]]; then
+		"$@"
+	else
+		sudo "$@"
+	fi
+}
+
+# Print those of the named packages that are not installed.
+missing_of() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			echo "$p"
+	done
+}
+
+# The headers packages for the kernels under test.  Fails when apt's lists
+# do not know the kernels yet.
+headers() {
+	local rels rel
+	rels=$("$here/vm/kernels.sh") || return 1
+	[[ -n $rels ]] || return 1
+	for rel in $rels; do
+		echo "linux-headers-$rel"
+	done
+}
+
+if mapfile -t hdrs < <(headers 2>/dev/null) && [[ ${#hdrs[@]} -gt 0 ]]; then
+	mapfile -t missing < <(missing_of "${packages[@]}" "${hdrs[@]}")
+	if [[ ${#missing[@]} -eq 0 ]]; then
+		exit 0
+	fi
+fi
+
+echo "deps.sh: refreshing package lists" >&2
+as_root apt-get update -qq
+hdrs_text=$(headers) || { echo "deps.sh: kernels.sh found no kernels to test" >&2; exit 1; }
+mapfile -t hdrs <<<"$hdrs_text"
+mapfile -t missing < <(missing_of "${packages[@]}" "${hdrs[@]}")
+if [[ ${#missing[@]} -gt 0 ]]; then
+	echo "deps.sh: installing ${missing[*]}" >&2
+	as_root env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+fi
