@@ -36,6 +36,8 @@
 extern "C" {
 #endif
 
+#define ZCRX_API __attribute__((visibility("default")))
+
 struct zcrx_cq {
 	unsigned int		*khead;
 	unsigned int		*ktail;
@@ -82,20 +84,20 @@ struct zcrx_params {
 };
 
 /* Open the device, create the pool, map pool and rings. */
-int zcrx_init(struct zcrx *z, const struct zcrx_params *p);
+ZCRX_API int zcrx_init(struct zcrx *z, const struct zcrx_params *p);
 /* Unmap and close; every attached socket is detached by the kernel. */
-void zcrx_exit(struct zcrx *z);
+ZCRX_API void zcrx_exit(struct zcrx *z);
 
-int zcrx_attach(struct zcrx *z, int sockfd, uint64_t tag);
-int zcrx_detach(struct zcrx *z, int sockfd);
-int zcrx_stats(struct zcrx *z, struct zcrxdev_stats *st);
+ZCRX_API int zcrx_attach(struct zcrx *z, int sockfd, uint64_t tag);
+ZCRX_API int zcrx_detach(struct zcrx *z, int sockfd);
+ZCRX_API int zcrx_stats(struct zcrx *z, struct zcrxdev_stats *st);
 /* Ask the kernel to take refills and resume stalled sockets (one ioctl). */
-int zcrx_wake(struct zcrx *z);
+ZCRX_API int zcrx_wake(struct zcrx *z);
 /*
  * Wait until at least one completion is ready or timeout_ms passes
  * (-1: forever).  Returns the number ready, -ETIME or -EINTR.
  */
-int zcrx_wait(struct zcrx *z, int timeout_ms);
+ZCRX_API int zcrx_wait(struct zcrx *z, int timeout_ms);
 
 /* Memory-model primitives: the pairs are documented in linux/zcrxdev.h. */
 #define zcrx_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -121,8 +123,8 @@ static inline struct zcrxdev_cqe *zcrx_peek_cqe(const struct zcrx *z)
 /* Iterate ready completions without consuming them; then zcrx_cq_advance. */
 #define zcrx_for_each_cqe(z, head, cqe)					\
 	for ((head) = *(z)->cq.khead;					\
-	     (cqe) = ((head) != zcrx_load_acquire((z)->cq.ktail) ?	\
-		      &(z)->cq.cqes[(head) & (z)->cq.mask] : NULL);	\
+	     ((cqe) = ((head) != zcrx_load_acquire((z)->cq.ktail) ?	\
+		       &(z)->cq.cqes[(head) & (z)->cq.mask] : NULL));	\
 	     (head)++)
 
 static inline bool zcrx_need_wakeup(const struct zcrx *z)
@@ -166,7 +168,7 @@ static inline unsigned int zcrx_rq_space(struct zcrx *z)
  * ring is full, commit and ask the kernel to drain it (one ioctl).
  * Returns 0 or -errno.
  */
-int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe);
+ZCRX_API int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe);
 
 static inline int zcrx_return_cqe(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 {

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A verifying receive loop over libzcrx for the guest tests: every byte of
+ * every tag is compared with the pattern its sender wrote.
+ */
+#ifndef ZCRX_TESTS_RX_H
+#define ZCRX_TESTS_RX_H
+
+#include <zcrx.h>
+
+#include "tap.h"
+#include "util.h"
+
+struct rx_conn {
+	uint64_t	seed;
+	uint64_t	bytes;		/* received so far */
+	uint64_t	bad_at;		/* first wrong byte + 1, or 0 */
+	uint64_t	copied, zerocopy;
+	int		eof, error;	/* error: errno of an error completion */
+	int		ends;		/* EOF/error completions seen */
+};
+
+struct rx_opts {
+	unsigned int	slow_us;	/* sleep per batch: a slow consumer */
+	double		timeout_s;	/* give up after this long without progress */
+	double		max_s;		/* stop after this long in any case (0: never) */
+};
+
+/* Receive until every connection has ended; returns 0 or -ETIME. */
+static inline int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
+			 const struct rx_opts *o)
+{
+	double start = now_s(), last = start;
+	double limit = o && o->timeout_s ? o->timeout_s : 60;
+	unsigned int left = n, i;
+
+	for (i = 0; i < n; i++)
+		if (c[i].ends)
+			left--;
+	while (left) {
+		struct zcrxdev_cqe *cqe;
+		unsigned int head, got = 0;
+		int r = zcrx_wait(z, 200);
+
+		if (r == -ETIME && now_s() - last > limit)
+			return -ETIME;
+		if (o && o->max_s && now_s() - start > o->max_s)
+			return -ETIME;
+		zcrx_for_each_cqe(z, head, cqe) {
+			struct rx_conn *rc;
+
+			got++;
+			if (cqe->tag >= n) {
+				tap_diag("completion with unknown tag %llu",
+					 (unsigned long long)cqe->tag);
+				continue;
+			}
+			rc = &c[cqe->tag];
+			if (cqe->flags & (ZCRXDEV_CQE_EOF | ZCRXDEV_CQE_ERROR)) {
+				rc->ends++;
+				rc->eof = !!(cqe->flags & ZCRXDEV_CQE_EOF);
+				rc->error = cqe->flags & ZCRXDEV_CQE_ERROR ? cqe->error : 0;
+				if (rc->ends == 1)
+					left--;
+				continue;
+			}
+			if (!rc->bad_at) {
+				size_t k = pattern_check(rc->seed, rc->bytes,
+							 zcrx_cqe_data(z, cqe), cqe->len);
+				if (k != cqe->len)
+					rc->bad_at = rc->bytes + k + 1;
+			}
+			rc->bytes += cqe->len;
+			if (cqe->flags & ZCRXDEV_CQE_ZEROCOPY)
+				rc->zerocopy += cqe->len;
+			else
+				rc->copied += cqe->len;
+			zcrx_return_cqe(z, cqe);
+		}
+		zcrx_cq_advance(z, got);
+		if (got) {
+			last = now_s();
+			if (o && o->slow_us)
+				usleep(o->slow_us);
+		}
+		zcrx_rq_commit(z);
+	}
+	return 0;
+}
+
+#endif /* ZCRX_TESTS_RX_H */

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the guest tests: device, counters, sockets, data. */
+#ifndef ZCRX_TESTS_UTIL_H
+#define ZCRX_TESTS_UTIL_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/zcrxdev.h>
+
+#define ZCRX_SYSFS "/sys/class/misc/zcrx/"
+
+static inline long sysfs_long(const char *name)
+{
+	char path[256], buf[64];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), ZCRX_SYSFS "%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f))
+		v = strtol(buf, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* ioctl returning -errno, like libzcrx. */
+static inline long xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+}
+
+static inline int zcrx_open_dev(void)
+{
+	return open("/dev/zcrx", O_RDWR | O_CLOEXEC);
+}
+
+static inline void setup_args(struct zcrxdev_setup *s, unsigned int nr_bufs,
+			      unsigned int buf_size)
+{
+	memset(s, 0, sizeof(*s));
+	s->nr_bufs = nr_bufs;
+	s->buf_size = buf_size;
+}
+
+/* Wait up to ms for a sysfs gauge to reach want (sockets close lazily). */
+static inline long sysfs_wait(const char *name, long want, int ms)
+{
+	long v = sysfs_long(name);
+
+	while (v != want && ms > 0) {
+		usleep(10000);
+		ms -= 10;
+		v = sysfs_long(name);
+	}
+	return v;
+}
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A connected loopback TCP pair; returns 0 or -errno. */
+static inline int tcp_pair(int family, int *cli, int *srv)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int l, c, s, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*a);
+	}
+	l = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return -errno;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&ss, len) || listen(l, 128) ||
+	    getsockname(l, (struct sockaddr *)&ss, &len))
+		goto err;
+	c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c < 0)
+		goto err;
+	if (connect(c, (struct sockaddr *)&ss, len)) {
+		close(c);
+		goto err;
+	}
+	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (s < 0) {
+		close(c);
+		goto err;
+	}
+	close(l);
+	*cli = c;
+	*srv = s;
+	return 0;
+err:
+	one = -errno;
+	close(l);
+	return one;
+}
+
+/* Deterministic stream content: byte i of stream seed. */
+static inline uint8_t pattern_byte(uint64_t seed, uint64_t i)
+{
+	uint64_t x = (i >> 3) * 0x9E3779B97F4A7C15ULL + seed;
+
+	x ^= x >> 29;
+	x *= 0xBF58476D1CE4E5B9ULL;
+	x ^= x >> 32;
+	return (uint8_t)(x >> ((i & 7) * 8));
+}
+
+static inline void pattern_fill(uint64_t seed, uint64_t pos, uint8_t *buf,
+				size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = pattern_byte(seed, pos + i);
+}
+
+/* Index of the first byte that differs from the pattern, or len. */
+static inline size_t pattern_check(uint64_t seed, uint64_t pos,
+				   const uint8_t *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (buf[i] != pattern_byte(seed, pos + i))
+			return i;
+	return len;
+}
+
+/* Write the whole buffer; returns 0 or -errno. */
+static inline int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Fork a child that sends total bytes of pattern seed in chunks of wsize. */
+static inline pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
+				 size_t wsize, int close_how)
+{
+	pid_t pid = fork();
+	uint8_t *buf;
+	uint64_t pos;
+	size_t n;
+
+	if (pid)
+		return pid;
+	buf = malloc(wsize);
+	for (pos = 0; pos < total; pos += n) {
+		n = total - pos < wsize ? total - pos : wsize;
+		pattern_fill(seed, pos, buf, n);
+		if (write_all(fd, buf, n))
+			_exit(2);
+	}
+	if (close_how == SHUT_WR)
+		shutdown(fd, SHUT_WR);
+	_exit(0);
+}
+
+#endif /* ZCRX_TESTS_UTIL_H */
