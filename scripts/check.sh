@@ -88,7 +88,7 @@ run_host_test() {
 			report FAIL host "$name.exit" "status=$rc"
 		fi
 	elif [[ $rc -eq 0 && $n_res -eq 0 ]]; then
-		report FAIL host "$name.no-results"
+		report FAIL host "$name.no-results" "exit status 0 but no result line"
 	fi
 	# Diagnostics are noise when all went well.
 	if [[ -n ${other//$'\n'/} ]] && [[ $verbose == 1 || $rc -ne 0 ]]; then
@@ -113,6 +113,8 @@ build_module() {
 	rm -rf "$src"
 	mkdir -p "$src" build/logs
 	cp -a Kbuild module include "$src/" 2>"build/logs/$rel.build.log" || return 1
+	# Kbuild reads the version string from here.
+	[[ ! -f VERSION ]] || cp VERSION "$src/"
 	if [[ $verbose == 1 ]]; then
 		make -C "/usr/src/linux-headers-$rel" M="$top/$src" modules 2>&1 |
 			tee -a "build/logs/$rel.build.log"
@@ -158,7 +160,8 @@ run_kernel() {
 		DONE) finished=1 ;;
 		PASS | FAIL | SKIP) report "$status" "$rel" "$name" "$reason" ;;
 		esac
-	done < <(grep -a -o '@@ZCRX@@ .*' "$log" | sed 's/^@@ZCRX@@ //')
+	# Anchored: a test echoing "@@ZCRX@@ DONE" shows up as "# @@ZCRX@@ DONE".
+	done < <(sed -n 's/^@@ZCRX@@ //p' "$log")
 
 	if [[ $finished -eq 0 ]]; then
 		if [[ $grc -eq 124 ]]; then
@@ -198,6 +201,8 @@ on_exit() {
 	exit 1
 }
 trap on_exit EXIT
+# QEMU exits with status 0 on Ctrl-C; stop here rather than boot the next.
+trap 'echo "# interrupted"; exit 130' INT TERM
 
 # --- Main --------------------------------------------------------------------------
 

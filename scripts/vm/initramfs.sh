@@ -12,7 +12,8 @@
 #   /etc/passwd, /etc/group           root and an unprivileged user (65534)
 #   /etc/zcrx-kernel                  KREL, so the guest knows its kernel
 # plus every shared library (and the dynamic loader) that any ELF file in
-# the image needs, at the path ldd reports on the host.
+# the image needs: system ones at the path ldd reports on the host, the
+# project's own (libzcrx, from ZCRX_GUEST_LIB_PATH, default build/lib) in /lib.
 #
 # EXTRA_FILE is "SRC" (copied to the same absolute path in the guest) or
 # "SRC=DEST" (copied to DEST); their libraries are added too.
@@ -37,6 +38,7 @@ done
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+chmod 755 "$root"	# becomes the guest's "/": uid 65534 must get in
 
 # Copy $1 to $root$2, creating parent directories.  -L: a library path is
 # often a symlink; the guest gets the real file under the name asked for.
@@ -99,17 +101,34 @@ cat >"$root/etc/hosts" <<'EOF'
 EOF
 
 # --- Shared libraries --------------------------------------------------------
-# ldd prints "name => /path (addr)" for libraries and "/path (addr)" for the
-# loader; static programs, scripts and modules yield nothing.  ldd lists
-# the whole dependency closure, so one pass over the files is enough.
-# ldd fails on non-dynamic files; that is expected, hence "|| true".
-libs=$(find "$root" -type f ! -name '*.ko' -perm /111 -print0 |
-	{ xargs -0 -r -n 1 ldd 2>/dev/null || true; } |
-	sed -nE 's@^[[:space:]]*(.*=> )?(/[^ ]+) \(0x[0-9a-f]+\)$@\2@p' |
-	sort -u)
-for lib in $libs; do
-	[[ -e $root$lib ]] || put "$lib" "$lib"
-done
+# ldd prints "soname => /path (addr)" for libraries and "/path (addr)" for
+# the loader, the whole dependency closure, so one pass over the files is
+# enough.  It fails on static programs, scripts and data: hence "|| true".
+# The Makefile puts libzcrx beside the tests (TESTDIR/lib, RUNPATH
+# $ORIGIN/lib), so it is already in the image; a program linked elsewhere
+# against ZCRX_GUEST_LIB_PATH (default build/lib) gets it in /lib.
+# System libraries keep the path ldd reports on the host.
+lib_path=${ZCRX_GUEST_LIB_PATH:-$top/build/lib}
+deps=$(find "$root" -type f ! -name '*.ko' -perm /111 -print0 |
+	{ LD_LIBRARY_PATH=$lib_path xargs -0 -r -n 1 ldd 2>/dev/null || true; })
+
+# A missing library would only show in the guest, as a loader error.
+if grep -q 'not found' <<<"$deps"; then
+	echo "initramfs.sh: libraries not found (ZCRX_GUEST_LIB_PATH=$lib_path):" >&2
+	grep 'not found' <<<"$deps" | sort -u >&2
+	exit 1
+fi
+
+while read -r soname path; do
+	[[ $path == "$root"/* ]] && continue	# already in the image
+	dest=$path
+	for dir in ${lib_path//:/ }; do
+		[[ $path == "$dir"/* ]] && dest=/lib/$soname
+	done
+	[[ -e $root$dest ]] || put "$path" "$dest"
+done < <(sed -nE \
+	-e 's@^[[:space:]]*([^ ]+) => (/[^ ]+) \(0x[0-9a-f]+\)$@\1 \2@p' \
+	-e 's@^[[:space:]]*(/[^ ]+) \(0x[0-9a-f]+\)$@\1 \1@p' <<<"$deps" | sort -u)
 
 # --- Archive -----------------------------------------------------------------
 mkdir -p "$(dirname "$out")"

@@ -10,19 +10,24 @@
 # With --prepare, also make each release usable by the harness:
 #   - linux-headers-<rel> installed (to build the module against);
 #   - $ZCRX_CACHE/kernels/<rel>/ (default ~/.cache/zcrx) holding vmlinuz,
-#     config and modules/*.ko: the network driver modules the guest tests
-#     need, decompressed because busybox insmod cannot read .ko.xz.
+#     config and modules/*.ko: the driver modules the guest tests need,
+#     decompressed because busybox insmod cannot read .ko.xz.
 # The image package is fetched with "apt-get download" and unpacked with
 # dpkg-deb, so nothing is installed on the host and no boot hook runs.
 # A complete cache directory is reused without touching the network.
 # Progress goes to stderr; stdout carries only the release names.
 set -euo pipefail
 
+# comm(1) needs both lists sorted the same way.
+export LC_ALL=C
+
 cache_root=${ZCRX_CACHE:-$HOME/.cache/zcrx}/kernels
 
-# Modules copied into every guest.  None of them depends on another module
-# in the Debian builds, so the guest can insmod them in any order.
-read -ra guest_modules <<<"${ZCRX_GUEST_MODULES:-veth dummy macvlan tun}"
+# Modules copied into every guest: virtual network devices for the tests'
+# links, and loop for block-device tests.  None of them depends on another
+# module in the Debian builds, so the guest can insmod them in any order.
+# Changing the list makes kernels.sh fetch the images again.
+read -ra guest_modules <<<"${ZCRX_GUEST_MODULES:-veth dummy macvlan tun loop}"
 
 # Flavours other than the plain generic one are not wanted: -cloud lacks
 # drivers, -rt changes scheduling, -dbg/-unsigned are not bootable images.
@@ -77,7 +82,8 @@ ensure_headers() {
 	fi
 	log "installing linux-headers-$rel"
 	as_root env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends "linux-headers-$rel" >&2
+		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends \
+		"linux-headers-$rel" >&2
 }
 
 # Fetch linux-image-<rel> into $1.  The mirror may have dropped the version

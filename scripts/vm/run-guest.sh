@@ -52,9 +52,13 @@ else
 fi
 
 # stdin from /dev/null: -nographic would otherwise put the terminal in raw
-# mode and feed keystrokes to the guest.  KILL 10 s after TERM if needed.
+# mode and feed keystrokes to the guest.  --foreground keeps QEMU in our
+# process group so Ctrl-C stops it too.  KILL 10 s after TERM if needed.
+# QEMU exits with status 0 when Ctrl-C kills it: do not report that as a
+# normal end.
+trap 'exit 130' INT
 rc=0
-timeout --kill-after=10 "$limit" "${qemu[@]}" </dev/null 2>&1 |
+timeout --foreground --kill-after=10 "$limit" "${qemu[@]}" </dev/null 2>&1 |
 	sed -u -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' |
 	sink || rc=$?
 
