@@ -59,11 +59,13 @@ $(B)/lib/libzcrx.pc: lib/libzcrx.pc.in VERSION
 # ---- tests and examples (linked against the shared library) ----
 LINK_ZCRX := -L$(B)/lib -lzcrx -Wl,-rpath,'$$ORIGIN/lib:$$ORIGIN/../lib'
 UNIT_SRCS  := $(wildcard tests/unit/t_*.c)
+UNIT_SH    := $(wildcard tests/unit/t_*.sh)
 GUEST_SRCS := $(wildcard tests/guest/t_*.c)
 GUEST_SH   := $(wildcard tests/guest/t_*.sh)
 HELPER_SRCS := $(wildcard tests/guest/helpers/*.c)
 EX_SRCS    := $(wildcard examples/*.c)
-UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS))
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRCS)) \
+	      $(patsubst tests/unit/%,$(B)/tests/unit/%,$(UNIT_SH))
 GUEST_BINS := $(patsubst tests/guest/%.c,$(B)/tests/guest/%,$(GUEST_SRCS)) \
 	      $(patsubst tests/guest/helpers/%.c,$(B)/tests/guest/%,$(HELPER_SRCS)) \
 	      $(patsubst examples/%.c,$(B)/tests/guest/%,$(EX_SRCS)) \
@@ -94,6 +96,10 @@ $(B)/tests/guest/%: tests/guest/helpers/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
 $(B)/tests/guest/%: examples/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX)
+
+$(B)/tests/unit/%.sh: tests/unit/%.sh
+	@mkdir -p $(@D)
+	cp $< $@
 
 $(B)/tests/guest/%.sh: tests/guest/%.sh
 	@mkdir -p $(@D)

@@ -25,11 +25,12 @@ struct zcrx_ctx {
 	struct zcrx_pool	*pool;		/* set once, under setup_lock */
 };
 
-/* The pool, or NULL before setup.  Pairs with the release in setup. */
+/* The pool, or NULL before setup. */
 static struct zcrx_pool *zcrx_ctx_pool(struct file *file)
 {
 	struct zcrx_ctx *ctx = file->private_data;
 
+	/* Pairs with smp_store_release() in zcrx_ioctl_setup(). */
 	return smp_load_acquire(&ctx->pool);
 }
 
