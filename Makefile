@@ -24,7 +24,7 @@ WARN         := -Wall -Wextra -Werror=implicit-function-declaration -Wshadow \
 CPPFLAGS_ALL := -Iinclude/uapi -Ilib/include -Itests/lib -D_GNU_SOURCE
 LIB_OBJS     := $(B)/lib/zcrx.o
 
-.PHONY: all module lib tests examples check demo clean modules_clean
+.PHONY: all module lib tests examples check demo bench bench-progs clean modules_clean
 
 all: module
 
@@ -108,6 +108,23 @@ $(B)/tests/guest/%.sh: tests/guest/%.sh
 $(B)/examples/%: examples/%.c lib/include/zcrx.h $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX)
+
+# ---- benchmarks (bench/*.c, run by scripts/bench.sh in a guest) ----
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
+
+bench-progs: lib $(BENCH_BINS) $(B)/bench/lib/libzcrx.so.$(SOVERSION)
+
+$(B)/bench/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
+	@mkdir -p $(@D)
+	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@
+
+$(B)/bench/%: bench/%.c $(wildcard bench/*.h) lib/include/zcrx.h $(B)/lib/libzcrx.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Ibench -o $@ $< $(LINK_ZCRX) -luring -lpthread
+
+bench: bench-progs
+	@scripts/bench.sh
 
 # ---- the two commands README gives ----
 check: lib tests

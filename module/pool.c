@@ -93,6 +93,7 @@ static u32 zcrx_ring_size(u32 want, u32 dflt)
 
 static void zcrx_ring_offsets(struct zcrxdev_ring_offsets *o)
 {
+	memset(o, 0, sizeof(*o));
 	o->head = ZCRX_RING_HEAD;
 	o->tail = ZCRX_RING_TAIL;
 	o->flags = ZCRX_RING_FLAGS;

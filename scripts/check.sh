@@ -18,7 +18,8 @@
 #      Exit status 1 if anything failed.
 #
 # Environment:
-#   ZCRX_KERNELS="rel ..."  test only these releases
+#   ZCRX_KERNELS="rel ..."  test only these Debian releases (no debug kernel)
+#   ZCRX_DEBUG_KERNEL=0|only skip the debug kernel, or test only it
 #   ZCRX_TESTS="t_a t_b"    run only these guest tests
 #   ZCRX_TEST_TIMEOUT=N     default per-test timeout in the guest (300 s)
 #   ZCRX_GUEST_TIMEOUT=N    limit for one whole guest run (1200 s)
@@ -115,11 +116,14 @@ build_module() {
 	cp -a Kbuild module include "$src/" 2>"build/logs/$rel.build.log" || return 1
 	# Kbuild reads the version string from here.
 	[[ ! -f VERSION ]] || cp VERSION "$src/"
+	# A kernel built here (the debug kernel) links its tree into the cache.
+	local kdir=/usr/src/linux-headers-$rel
+	[[ -d $cache/$rel/build ]] && kdir=$cache/$rel/build
 	if [[ $verbose == 1 ]]; then
-		make -C "/usr/src/linux-headers-$rel" M="$top/$src" modules 2>&1 |
+		make -C "$kdir" M="$top/$src" modules 2>&1 |
 			tee -a "build/logs/$rel.build.log"
 	else
-		make -C "/usr/src/linux-headers-$rel" M="$top/$src" modules \
+		make -C "$kdir" M="$top/$src" modules \
 			>>"build/logs/$rel.build.log" 2>&1
 	fi
 }
@@ -208,12 +212,25 @@ trap 'echo "# interrupted"; exit 130' INT TERM
 
 run_host_tests
 
-if releases=$("$vm/kernels.sh" --prepare); then
+if [[ ${ZCRX_DEBUG_KERNEL:-1} == only ]]; then
+	:
+elif releases=$("$vm/kernels.sh" --prepare); then
 	for rel in $releases; do
 		run_kernel "$rel"
 	done
 else
 	report FAIL host kernels.prepare "scripts/vm/kernels.sh --prepare failed"
+fi
+
+# The third kernel: KASAN, lockdep, kmemleak, UBSAN.  ZCRX_DEBUG_KERNEL=0
+# skips it, =only runs it alone; setting ZCRX_KERNELS also skips it.
+if [[ ${ZCRX_DEBUG_KERNEL:-1} == only ||
+      (${ZCRX_DEBUG_KERNEL:-1} != 0 && -z ${ZCRX_KERNELS:-}) ]]; then
+	if rel=$("$vm/debug-kernel.sh"); then
+		ZCRX_GUEST_TIMEOUT=${ZCRX_GUEST_TIMEOUT:-2400} run_kernel "$rel"
+	else
+		report FAIL host debug_kernel.build "scripts/vm/debug-kernel.sh failed"
+	fi
 fi
 
 summary

@@ -22,7 +22,11 @@ packages=(
 	liburing-dev		# the library and tests use io_uring
 	pkg-config
 	socat			# peer for guest network tests
-	sparse			# "make C=1" checks of the module
+	sparse			# "make C=2" checks of the module
+	cppcheck		# static analysis of lib/
+	linux-source-6.12	# checkpatch.pl, and the debug kernel's source
+	flex bison bc libelf-dev libssl-dev	# building the debug kernel
+	gnuplot-nox		# the benchmark chart
 )
 
 as_root() {
