@@ -163,7 +163,7 @@ static int zcrx_setup_check(const struct zcrxdev_setup *s)
 {
 	u32 i;
 
-	if (s->flags || s->resv0)
+	if ((s->flags & ~ZCRXDEV_SETUP_FLAGS) || s->resv0)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(s->resv1); i++)
 		if (s->resv1[i])
@@ -237,6 +237,7 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	/* Ids start at 1 so that an untagged page (private 0) never matches. */
 	pool->id = atomic_inc_return(&zcrx_pool_ids) ?: atomic_inc_return(&zcrx_pool_ids);
 	pool->node = numa_node_id();
+	pool->flags = s->flags;
 	pool->buf_size = s->buf_size;
 	pool->buf_shift = ilog2(s->buf_size);
 	pool->buf_pages = s->buf_size >> PAGE_SHIFT;
@@ -343,10 +344,14 @@ static int zcrx_mmap_pool(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	unsigned long left = pool->nr_pages, num;
 	int ret;
 
-	if (vma->vm_flags & VM_WRITE)
-		return -EACCES;
-	/* Read-only for good: mprotect(PROT_WRITE) must fail too. */
-	zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYWRITE);
+	if (pool->flags & ZCRXDEV_SETUP_WRITABLE) {
+		zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
+	} else {
+		if (vma->vm_flags & VM_WRITE)
+			return -EACCES;
+		/* Read-only for good: mprotect(PROT_WRITE) must fail too. */
+		zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYWRITE);
+	}
 
 	while (left) {
 		num = min(left, 1024UL);

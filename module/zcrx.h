@@ -67,6 +67,7 @@ struct zcrx_pool {
 	u32			id;	/* tags pool pages in page->private */
 
 	/* Immutable after setup. */
+	u32			flags;		/* ZCRXDEV_SETUP_* */
 	u32			buf_size;
 	u32			buf_shift;
 	u32			buf_pages;	/* pages per buffer */

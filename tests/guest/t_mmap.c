@@ -214,6 +214,34 @@ static void test_kill(void)
 	      sysfs_long("pool_pages"), sysfs_long("pools"));
 }
 
+/* A WRITABLE pool maps PROT_WRITE; io_uring-style FOLL_WRITE pins work. */
+static void test_writable(void)
+{
+	struct zcrxdev_setup w;
+	uint8_t *p;
+	int wfd = zcrx_open_dev();
+
+	setup_args(&w, 8, 4096);
+	w.flags = ZCRXDEV_SETUP_WRITABLE;
+	if (!CHECK("writable_setup", xioctl(wfd, ZCRXDEV_IOC_SETUP, &w) == 0, "failed")) {
+		close(wfd);
+		return;
+	}
+	p = mmap(NULL, w.pool.size, PROT_READ | PROT_WRITE, MAP_SHARED, wfd, w.pool.offset);
+	CHECK("writable_map_rw", p != MAP_FAILED, "%s", strerror(errno));
+	if (p != MAP_FAILED) {
+		p[0] = 0x5a;
+		p[w.pool.size - 1] = 0xa5;
+		CHECK("writable_store_sticks", p[0] == 0x5a && p[w.pool.size - 1] == 0xa5,
+		      "stores lost");
+		munmap(p, w.pool.size);
+	}
+	CHECK("writable_private_refused",
+	      mmap(NULL, w.pool.size, PROT_READ, MAP_PRIVATE, wfd, w.pool.offset) == MAP_FAILED,
+	      "MAP_PRIVATE accepted");
+	close(wfd);
+}
+
 int main(void)
 {
 	tap_set_group("mmap");
@@ -238,6 +266,7 @@ int main(void)
 		      sysfs_long("pool_pages") == 0, "pools=%ld pages=%ld",
 		      sysfs_long("pools"), sysfs_long("pool_pages"));
 	}
+	test_writable();
 	test_memlock();
 	test_kill();
 	return tap_exit();

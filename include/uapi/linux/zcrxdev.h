@@ -13,7 +13,8 @@
  * the module, plus a completion ring (kernel -> user) and a refill ring
  * (user -> kernel).  The three are mapped with mmap(2) at the offsets and
  * with the exact sizes that setup returns.  The pool can only be mapped
- * shared and read-only; the rings shared and read-write.
+ * shared and read-only (unless set up ZCRXDEV_SETUP_WRITABLE); the rings
+ * shared and read-write.
  *
  * Ring protocol
  * -------------
@@ -114,7 +115,7 @@ struct zcrxdev_ring_offsets {
 /* ZCRXDEV_IOC_SETUP */
 struct zcrxdev_setup {
 	/* in */
-	__u32	flags;		/* must be 0 */
+	__u32	flags;		/* ZCRXDEV_SETUP_* */
 	__u32	buf_size;	/* power of two, BUF_SIZE_MIN..BUF_SIZE_MAX */
 	__u32	nr_bufs;	/* >= 1 */
 	__u32	cq_entries;	/* in: wanted (0: default); out: granted */
@@ -131,6 +132,15 @@ struct zcrxdev_setup {
 	__u32	resv2;
 	__u64	resv3[4];
 };
+
+/*
+ * Setup flags.  WRITABLE: the pool may also be mapped PROT_WRITE (needed to
+ * register it as io_uring fixed buffers, which pins with write access, or
+ * to fill buffers in place).  The kernel still only writes into buffers it
+ * owns; what the process writes into a buffer it holds is its own business.
+ */
+#define ZCRXDEV_SETUP_WRITABLE		(1u << 0)
+#define ZCRXDEV_SETUP_FLAGS		ZCRXDEV_SETUP_WRITABLE
 
 #define ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES	(1u << 0)
 
