@@ -178,7 +178,11 @@ int main(int argc, char **argv)
 				perror("write");
 				return 1;
 			}
-			zcrx_return_cqe(&z, cqe);
+			ret = zcrx_return_cqe(&z, cqe);
+			if (ret) {
+				fprintf(stderr, "zcrx_return_cqe: %s\n", strerror(-ret));
+				return 1;
+			}
 		}
 		zcrx_cq_advance(&z, n);
 		if (wait_us && n)

@@ -133,6 +133,8 @@ void zcrx_exit(struct zcrx *z)
 	zcrx_unmap_all(z);
 	if (z->fd >= 0)
 		close(z->fd);
+	/* No dangling ring pointers: helpers on an exited zcrx fault early. */
+	memset(z, 0, sizeof(*z));
 	z->fd = -1;
 }
 
@@ -186,6 +188,8 @@ int zcrx_wait(struct zcrx *z, int timeout_ms)
 	unsigned int ready;
 	int ret;
 
+	if (z->fd < 0)
+		return -EBADF;
 	ready = zcrx_cq_ready(z);
 	if (ready)
 		return (int)ready;

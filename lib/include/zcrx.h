@@ -133,14 +133,18 @@ static inline bool zcrx_need_wakeup(const struct zcrx *z)
 	       ZCRXDEV_RING_NEED_WAKEUP;
 }
 
-/* Consume n completions: their slots may be reused by the kernel. */
+/*
+ * Consume n completions: their slots may be reused by the kernel.  A kernel
+ * stalled on a full completion ring learns about the space only through
+ * zcrx_rq_commit() or zcrx_wait(), which check NEED_WAKEUP: call one of
+ * them after advancing (the usual loop does) before sleeping elsewhere.
+ */
 static inline void zcrx_cq_advance(struct zcrx *z, unsigned int n)
 {
 	if (!n)
 		return;
 	/* [CQ-2]: our reads of the entries happen before the kernel reuses them. */
 	zcrx_store_release(z->cq.khead, *z->cq.khead + n);
-	/* [WK-2] is done by zcrx_rq_commit, which follows in the usual loop. */
 }
 
 static inline const void *zcrx_cqe_data(const struct zcrx *z,
@@ -149,7 +153,10 @@ static inline const void *zcrx_cqe_data(const struct zcrx *z,
 	return z->pool + cqe->off;
 }
 
-/* Free refill slots the process can still queue before a commit. */
+/*
+ * Refill slots the process can queue before it must commit: a lower bound,
+ * as the kernel's head is re-read only when the ring looks full.
+ */
 static inline unsigned int zcrx_rq_space(struct zcrx *z)
 {
 	unsigned int used = z->rq.tail - z->rq.cached_head;
@@ -193,13 +200,16 @@ static inline int zcrx_return_cqe(struct zcrx *z, const struct zcrxdev_cqe *cqe)
  */
 static inline int zcrx_rq_commit(struct zcrx *z)
 {
+	int ret;
+
 	/* [RQ-1]: the entries are visible before the new tail. */
 	zcrx_store_release(z->rq.ktail, z->rq.tail);
 	/* [WK-2] pairs with [WK-1] in the kernel's stall path. */
 	zcrx_smp_mb();
 	if (!zcrx_need_wakeup(z))
 		return 0;
-	return zcrx_wake(z) ?: 1;
+	ret = zcrx_wake(z);
+	return ret < 0 ? ret : 1;
 }
 
 #ifdef __cplusplus

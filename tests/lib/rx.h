@@ -75,7 +75,8 @@ static inline int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
 				rc->zerocopy += cqe->len;
 			else
 				rc->copied += cqe->len;
-			zcrx_return_cqe(z, cqe);
+			if (zcrx_return_cqe(z, cqe))
+				return -ENOSPC;
 		}
 		zcrx_cq_advance(z, got);
 		if (got) {
