@@ -188,7 +188,7 @@ int zcrx_wait(struct zcrx *z, int timeout_ms)
 	unsigned int ready;
 	int ret;
 
-	if (z->fd < 0)
+	if (z->fd < 0)		/* exited or never set up: nothing will come */
 		return -EBADF;
 	ready = zcrx_cq_ready(z);
 	if (ready)

@@ -61,7 +61,8 @@ done
 put "$top/tests/guest/init" /init
 chmod 755 "$root/init"
 put "$module" /zcrx.ko
-cp "$kcache"/modules/*.ko "$root/lib/modules/"
+# A kernel with everything built in (the debug kernel) has no extra modules.
+find "$kcache/modules" -name "*.ko" -exec cp {} "$root/lib/modules/" \;
 
 # Everything the Makefile put in the test dir (programs, t_*.sh, data).
 cp -a "$testdir/." "$root/tests/"

@@ -690,11 +690,21 @@ static void test_wait(void)
 	struct zcrx *z = &fx.z;
 	int ret;
 
+	int pfd[2];
+
 	if (fx_setup(&fx, "wait_setup", 8, 8, 0))
 		return;
+	if (pipe(pfd)) {
+		CHECK("wait_pipe", 0, "pipe: %s", strerror(errno));
+		fx_free(&fx);
+		return;
+	}
+	/* A pipe never readable stands in for /dev/zcrx: poll() times out. */
+	z->fd = pfd[0];
 	CHECK_ERR("wait_timeout", zcrx_wait(z, 0), ETIME);
 	k_set_flags(z, ZCRXDEV_RING_NEED_WAKEUP);
-	CHECK_ERR("wait_need_wakeup_wakes", zcrx_wait(z, 0), EBADF);
+	/* The wake ioctl reaches the fd (a pipe says ENOTTY) before poll(). */
+	CHECK_ERR("wait_need_wakeup_wakes", zcrx_wait(z, 0), ENOTTY);
 	make_cqe(&c, 1);
 	k_cq_post(z, &c);
 	k_cq_post(z, &c);
@@ -702,6 +712,10 @@ static void test_wait(void)
 	ret = zcrx_wait(z, 0);
 	CHECK("wait_ready_no_syscall", ret == 2 && errno == 0,
 	      "returned %d (want 2), errno %d", ret, errno);
+	close(pfd[0]);
+	close(pfd[1]);
+	z->fd = -1;
+	CHECK_ERR("wait_exited_ebadf", zcrx_wait(z, 0), EBADF);
 	fx_free(&fx);
 }
 
