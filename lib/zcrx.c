@@ -163,6 +163,29 @@ int zcrx_stats(struct zcrx *z, struct zcrxdev_stats *st)
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_STATS, st);
 }
 
+int zcrx_claim(struct zcrx *z, uint64_t *offs, unsigned int n)
+{
+	struct zcrxdev_claim c;
+
+	memset(&c, 0, sizeof(c));
+	c.count = n;
+	c.offs = (uintptr_t)offs;
+	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_CLAIM, &c);
+}
+
+long zcrx_send(struct zcrx *z, int sockfd, uint64_t off, uint32_t len,
+	       uint64_t tag)
+{
+	struct zcrxdev_send s;
+
+	memset(&s, 0, sizeof(s));
+	s.fd = sockfd;
+	s.off = off;
+	s.len = len;
+	s.tag = tag;
+	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_SEND, &s);
+}
+
 int zcrx_wake(struct zcrx *z)
 {
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_WAKE, NULL);

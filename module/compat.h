@@ -7,7 +7,11 @@
 #ifndef ZCRX_MODULE_COMPAT_H
 #define ZCRX_MODULE_COMPAT_H
 
+#include <linux/bvec.h>
 #include <linux/mm.h>
+#include <linux/net.h>
+#include <linux/socket.h>
+#include <linux/uio.h>
 
 #include "compat_probed.h"
 
@@ -34,6 +38,59 @@ static inline int zcrx_page_mapcount(struct page *page)
 #else
 	return page_mapcount(page);
 #endif
+}
+
+/*
+ * Queue len bytes of the pool (pages[] laid out at PAGE_SIZE steps, starting
+ * at byte off) on a stream socket by page reference, honouring O_NONBLOCK
+ * of its file.  Returns the bytes queued, or -errno if none were.
+ */
+static inline long zcrx_send_pages(struct socket *sock, struct page **pages,
+				   u64 off, u32 len)
+{
+	int flags = (sock->file->f_flags & O_NONBLOCK) ? MSG_DONTWAIT : 0;
+	u32 done = 0, n, poff;
+	long ret = 0;
+#ifndef ZCRX_HAVE_KERNEL_SENDPAGE
+	struct bio_vec bv[16];
+	struct msghdr msg;
+	u32 chunk;
+	int i;
+
+	while (done < len) {
+		chunk = 0;
+		for (i = 0; i < ARRAY_SIZE(bv) && done + chunk < len; i++) {
+			poff = (off + done + chunk) & ~PAGE_MASK;
+			n = min_t(u32, PAGE_SIZE - poff, len - done - chunk);
+			bvec_set_page(&bv[i], pages[(off + done + chunk) >> PAGE_SHIFT],
+				      n, poff);
+			chunk += n;
+		}
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_flags = MSG_SPLICE_PAGES | flags |
+				(done + chunk < len ? MSG_MORE : 0);
+		iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, bv, i, chunk);
+		ret = sock_sendmsg(sock, &msg);
+		if (ret <= 0)
+			break;
+		done += ret;
+		if (ret < chunk)
+			break;
+	}
+#else
+	while (done < len) {
+		poff = (off + done) & ~PAGE_MASK;
+		n = min_t(u32, PAGE_SIZE - poff, len - done);
+		ret = kernel_sendpage(sock, pages[(off + done) >> PAGE_SHIFT], poff,
+				      n, flags | (done + n < len ? MSG_MORE : 0));
+		if (ret <= 0)
+			break;
+		done += ret;
+		if (ret < n)
+			break;
+	}
+#endif
+	return done ? done : ret;
 }
 
 #endif /* ZCRX_MODULE_COMPAT_H */

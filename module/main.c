@@ -109,6 +109,8 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	void __user *uarg = (void __user *)arg;
 	struct zcrxdev_attach a;
 	struct zcrxdev_detach d;
+	struct zcrxdev_claim c;
+	struct zcrxdev_send sd;
 	struct zcrx_pool *pool;
 
 	if (cmd == ZCRXDEV_IOC_SETUP)
@@ -119,6 +121,8 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case ZCRXDEV_IOC_DETACH:
 	case ZCRXDEV_IOC_WAKE:
 	case ZCRXDEV_IOC_STATS:
+	case ZCRXDEV_IOC_CLAIM:
+	case ZCRXDEV_IOC_SEND:
 		break;
 	default:
 		return -ENOTTY;
@@ -141,6 +145,14 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EINVAL;
 		zcrx_pool_wake(pool);
 		return 0;
+	case ZCRXDEV_IOC_CLAIM:
+		if (copy_from_user(&c, uarg, sizeof(c)))
+			return -EFAULT;
+		return zcrx_pool_claim(pool, &c);
+	case ZCRXDEV_IOC_SEND:
+		if (copy_from_user(&sd, uarg, sizeof(sd)))
+			return -EFAULT;
+		return zcrx_pool_send(pool, &sd);
 	default: /* ZCRXDEV_IOC_STATS */
 		return zcrx_ioctl_stats(pool, uarg);
 	}

@@ -145,14 +145,19 @@ err_free:
 	return -ENOMEM;
 }
 
-/* Does any page of the buffer have a reference besides ours and the PTEs? */
+/* Has the page a reference besides the pool's and its page tables'? */
+bool zcrx_page_busy(struct page *page)
+{
+	return page_ref_count(page) != 1 + zcrx_page_mapcount(page);
+}
+
 static bool zcrx_buf_busy(struct zcrx_pool *pool, u32 buf)
 {
 	struct page **p = &pool->pages[(size_t)buf * pool->buf_pages];
 	u32 i;
 
 	for (i = 0; i < pool->buf_pages; i++)
-		if (page_ref_count(p[i]) != 1 + zcrx_page_mapcount(p[i]))
+		if (zcrx_page_busy(p[i]))
 			return true;
 	return false;
 }
@@ -210,7 +215,7 @@ void zcrx_pool_put(struct zcrx_pool *pool)
 	kref_put(&pool->ref, zcrx_pool_release);
 }
 
-static void zcrx_pool_pending_work(struct work_struct *work);
+static void zcrx_pool_tick_work(struct work_struct *work);
 
 struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 {
@@ -232,7 +237,8 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	INIT_LIST_HEAD(&pool->stalled);
 	init_waitqueue_head(&pool->cq_wait);
 	init_waitqueue_head(&pool->detach_wait);
-	INIT_DELAYED_WORK(&pool->pending_work, zcrx_pool_pending_work);
+	INIT_LIST_HEAD(&pool->inflight);
+	INIT_DELAYED_WORK(&pool->tick_work, zcrx_pool_tick_work);
 
 	/* Ids start at 1 so that an untagged page (private 0) never matches. */
 	pool->id = atomic_inc_return(&zcrx_pool_ids) ?: atomic_inc_return(&zcrx_pool_ids);
@@ -331,7 +337,9 @@ void zcrx_pool_shutdown(struct zcrx_pool *pool)
 		zcrx_sock_put(found);
 	}
 	wait_event(pool->detach_wait, !READ_ONCE(pool->nr_socks));
-	cancel_delayed_work_sync(&pool->pending_work);
+	cancel_delayed_work_sync(&pool->tick_work);
+	/* No tick any more: SENT completions of the dead pool are moot. */
+	zcrx_pool_free_sends(pool);
 	zcrx_pool_put(pool);
 }
 
@@ -444,6 +452,22 @@ static void zcrx_buf_recycle(struct zcrx_pool *pool, u32 b)
 	}
 }
 
+/* Recycle the buffer once nobody (process, socket, send) uses it. */
+void zcrx_pool_maybe_recycle(struct zcrx_pool *pool, u32 b)
+{
+	struct zcrx_buf *buf = &pool->bufs[b];
+
+	if (buf->state == ZCRX_BUF_INUSE && !buf->user_refs && !buf->kopen &&
+	    !buf->sending)
+		zcrx_buf_recycle(pool, b);
+}
+
+void zcrx_pool_put_user_ref(struct zcrx_pool *pool, u32 b)
+{
+	pool->bufs[b].user_refs--;
+	zcrx_pool_maybe_recycle(pool, b);
+}
+
 /* Move PENDING buffers whose pages were let go to the free stack. */
 static u32 zcrx_scan_pending(struct zcrx_pool *pool)
 {
@@ -476,8 +500,7 @@ static bool zcrx_refill_one(struct zcrx_pool *pool, u64 off, u32 flags, u32 resv
 	buf = &pool->bufs[b];
 	if (!buf->user_refs)
 		return false;	/* double return or never handed out */
-	if (--buf->user_refs == 0 && !buf->kopen)
-		zcrx_buf_recycle(pool, b);
+	zcrx_pool_put_user_ref(pool, b);
 	return true;
 }
 
@@ -509,7 +532,7 @@ static void zcrx_consume_rq(struct zcrx_pool *pool)
 	smp_store_release(pool->rq.head, head);
 }
 
-static u32 zcrx_pop_free(struct zcrx_pool *pool)
+u32 zcrx_pool_pop_free(struct zcrx_pool *pool)
 {
 	if (!pool->nr_free) {
 		zcrx_consume_rq(pool);
@@ -547,8 +570,8 @@ static void zcrx_stall(struct zcrx_pool *pool, struct zcrx_sock *zs)
 	 * pairs with [WK-2] in zcrx_rq_commit() (libzcrx).
 	 */
 	smp_mb();
-	if (pool->nr_pending && !pool->dying)
-		queue_delayed_work(zcrx_wq, &pool->pending_work, 1);
+	if (pool->nr_pending)
+		zcrx_pool_arm_tick(pool);
 }
 
 static void zcrx_unstall(struct zcrx_pool *pool, struct zcrx_sock *zs)
@@ -587,6 +610,16 @@ static void __zcrx_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 		pool->stats.errors++;
 }
 
+/* Post a completion that needs no reservation, if the CQ has room. */
+bool zcrx_pool_post_locked(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
+			   u32 flags)
+{
+	if (!zcrx_cq_space(pool))
+		return false;
+	__zcrx_post(pool, tag, off, len, flags, 0);
+	return true;
+}
+
 /* ---- placement primitives, called with the socket locked ---- */
 
 /*
@@ -607,7 +640,7 @@ retry:
 		    zs->hint_fill < pool->buf_size) {
 			zs->fill = zs->hint_fill;
 		} else {
-			b = zcrx_pop_free(pool);
+			b = zcrx_pool_pop_free(pool);
 			if (b == ZCRX_NO_BUF)
 				goto stall;
 			pool->bufs[b].state = ZCRX_BUF_INUSE;
@@ -670,8 +703,7 @@ void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close)
 			zs->hint_buf = b;
 			zs->hint_gen = buf->gen;
 			zs->hint_fill = zs->fill;
-			if (!buf->user_refs)
-				zcrx_buf_recycle(pool, b);
+			zcrx_pool_maybe_recycle(pool, b);
 			zs->cur_buf = ZCRX_NO_BUF;
 		}
 	}
@@ -775,19 +807,31 @@ void zcrx_pool_wake(struct zcrx_pool *pool)
 	zcrx_resume_stalled(pool);
 }
 
-/* Buffers wait on skbs we get no callback for: look again, a tick later. */
-static void zcrx_pool_pending_work(struct work_struct *work)
+/* Arm the tick, pool->lock held.  Not once teardown has begun. */
+void zcrx_pool_arm_tick(struct zcrx_pool *pool)
+{
+	if (!pool->dying)
+		queue_delayed_work(zcrx_wq, &pool->tick_work, 1);
+}
+
+/*
+ * Skbs let go of pages without telling us: every tick while it matters,
+ * move PENDING buffers that are free again to the free stack (and resume
+ * stalled sockets if that helps), and complete sends whose pages are back.
+ */
+static void zcrx_pool_tick_work(struct work_struct *work)
 {
 	struct zcrx_pool *pool = container_of(to_delayed_work(work),
-					      struct zcrx_pool, pending_work);
-	bool resume;
+					      struct zcrx_pool, tick_work);
+	bool resume, sends;
 	u32 freed;
 
 	spin_lock_bh(&pool->lock);
 	freed = zcrx_scan_pending(pool);
 	resume = freed && !list_empty(&pool->stalled);
-	if (pool->nr_pending && !list_empty(&pool->stalled) && !pool->dying)
-		queue_delayed_work(zcrx_wq, &pool->pending_work, 1);
+	sends = zcrx_pool_reap_sends(pool);
+	if ((pool->nr_pending && !list_empty(&pool->stalled)) || sends)
+		zcrx_pool_arm_tick(pool);
 	spin_unlock_bh(&pool->lock);
 	if (resume)
 		zcrx_resume_stalled(pool);

@@ -49,6 +49,7 @@ struct zcrx_buf {
 	u32	gen;		/* bumped each time the buffer is recycled */
 	u8	state;		/* enum zcrx_buf_state */
 	u8	kopen;		/* a socket is placing bytes into it now */
+	u16	sending;	/* ZCRXDEV_IOC_SEND calls using it right now */
 };
 
 struct zcrx_ring {
@@ -88,7 +89,8 @@ struct zcrx_pool {
 	 * Protects: bufs[], free_stack/nr_free, pending/nr_pending, the CQ
 	 * producer state (cq_tail, cq_reserved, writes of CQ entries and of
 	 * the CQ tail and flags words), the RQ consumer state (rq_head and
-	 * writes of the RQ head word), socks/nr_socks/dying, stalled, stats.
+	 * writes of the RQ head word), socks/nr_socks/dying, stalled,
+	 * inflight, stats.
 	 */
 	spinlock_t		lock;
 	struct zcrx_buf		*bufs;
@@ -101,13 +103,14 @@ struct zcrx_pool {
 	u32			rq_head;	/* kernel's copy */
 	struct list_head	socks;		/* struct zcrx_sock.node */
 	struct list_head	stalled;	/* struct zcrx_sock.stall_node */
+	struct list_head	inflight;	/* sends awaiting SENT (send.c) */
 	u32			nr_socks;
 	bool			dying;
 	struct zcrxdev_stats	stats;
 
 	wait_queue_head_t	cq_wait;	/* poll() waiters for completions */
 	wait_queue_head_t	detach_wait;	/* teardown waits for nr_socks == 0 */
-	struct delayed_work	pending_work;	/* rechecks PENDING buffers */
+	struct delayed_work	tick_work;	/* rechecks PENDING buffers, sends */
 };
 
 /* zcrx_sock.flags bits */
@@ -162,6 +165,21 @@ __poll_t zcrx_pool_poll(struct zcrx_pool *pool, struct file *file,
 			poll_table *wait);
 void zcrx_pool_stats(struct zcrx_pool *pool, struct zcrxdev_stats *st);
 void zcrx_pool_wake(struct zcrx_pool *pool);
+
+/* Used by send.c, with pool->lock held. */
+u32 zcrx_pool_pop_free(struct zcrx_pool *pool);
+void zcrx_pool_put_user_ref(struct zcrx_pool *pool, u32 buf);
+void zcrx_pool_maybe_recycle(struct zcrx_pool *pool, u32 buf);
+bool zcrx_pool_post_locked(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
+			   u32 flags);
+void zcrx_pool_arm_tick(struct zcrx_pool *pool);
+bool zcrx_page_busy(struct page *page);
+
+/* send.c */
+long zcrx_pool_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c);
+long zcrx_pool_send(struct zcrx_pool *pool, const struct zcrxdev_send *s);
+bool zcrx_pool_reap_sends(struct zcrx_pool *pool);
+void zcrx_pool_free_sends(struct zcrx_pool *pool);
 
 /* Placement primitives, called with the socket locked (pool.c). */
 bool zcrx_pool_begin_seg(struct zcrx_pool *pool, struct zcrx_sock *zs);

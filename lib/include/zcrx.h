@@ -91,6 +91,18 @@ ZCRX_API void zcrx_exit(struct zcrx *z);
 ZCRX_API int zcrx_attach(struct zcrx *z, int sockfd, uint64_t tag);
 ZCRX_API int zcrx_detach(struct zcrx *z, int sockfd);
 ZCRX_API int zcrx_stats(struct zcrx *z, struct zcrxdev_stats *st);
+/*
+ * Take up to n free buffers (their offsets go to offs[]) to fill and send;
+ * each is returned like a completion.  Returns the count or -errno.
+ */
+ZCRX_API int zcrx_claim(struct zcrx *z, uint64_t *offs, unsigned int n);
+/*
+ * Queue len pool bytes at off on sockfd by page reference.  Returns the
+ * bytes queued or -errno; a ZCRXDEV_CQE_SENT completion with this tag
+ * follows once the stack has let go of them.
+ */
+ZCRX_API long zcrx_send(struct zcrx *z, int sockfd, uint64_t off, uint32_t len,
+			uint64_t tag);
 /* Ask the kernel to take refills and resume stalled sockets (one ioctl). */
 ZCRX_API int zcrx_wake(struct zcrx *z);
 /*
@@ -171,7 +183,7 @@ static inline unsigned int zcrx_rq_space(struct zcrx *z)
 
 /*
  * Queue the return of one completion's buffer reference.  Completions
- * without payload (EOF, error) have nothing to return.  When the refill
+ * without payload (EOF, error) and SENT notices have nothing to return.  When the refill
  * ring is full, commit and ask the kernel to drain it (one ioctl).
  * Returns 0 or -errno.
  */
@@ -181,7 +193,7 @@ static inline int zcrx_return_cqe(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 {
 	struct zcrxdev_rqe *rqe;
 
-	if (!cqe->len)
+	if (!cqe->len || (cqe->flags & ZCRXDEV_CQE_SENT))
 		return 0;
 	if (!zcrx_rq_space(z))
 		return zcrx_return_slow(z, cqe);

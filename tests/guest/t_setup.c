@@ -149,7 +149,7 @@ static void test_twice(void)
 	st.flags = 0;
 	CHECK("stats_fresh", xioctl(fd, ZCRXDEV_IOC_STATS, &st) == 0 &&
 	      st.bufs_free == 4 && st.completions == 0 && st.wakeups == 1 &&
-	      st.resv[0] == 0 && st.resv[18] == 0 && st.resv0 == 0,
+	      st.resv[0] == 0 && st.resv[17] == 0 && st.resv0 == 0,
 	      "free=%llu wakeups=%llu", (unsigned long long)st.bufs_free,
 	      (unsigned long long)st.wakeups);
 	close(fd);

@@ -24,6 +24,7 @@ struct rx_opts {
 	unsigned int	slow_us;	/* sleep per batch: a slow consumer */
 	double		timeout_s;	/* give up after this long without progress */
 	double		max_s;		/* stop after this long in any case (0: never) */
+	void		(*on_sent)(const struct zcrxdev_cqe *cqe);	/* SENT notices */
 };
 
 /* Receive until every connection has ended; returns 0 or -ETIME. */
@@ -50,9 +51,14 @@ static inline int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
 			struct rx_conn *rc;
 
 			got++;
-			if (cqe->tag >= n) {
+			if (cqe->tag >= n && !(cqe->flags & ZCRXDEV_CQE_SENT)) {
 				tap_diag("completion with unknown tag %llu",
 					 (unsigned long long)cqe->tag);
+				continue;
+			}
+			if (cqe->flags & ZCRXDEV_CQE_SENT) {
+				if (o && o->on_sent)
+					o->on_sent(cqe);
 				continue;
 			}
 			rc = &c[cqe->tag];

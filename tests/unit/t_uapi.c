@@ -93,7 +93,23 @@
 	X(zcrxdev_stats, wakeups, 88, 8)		\
 	X(zcrxdev_stats, bufs_free, 96, 8)		\
 	X(zcrxdev_stats, bufs_pending, 104, 8)		\
-	X(zcrxdev_stats, resv, 112, 8)
+	X(zcrxdev_stats, bytes_sent, 112, 8)		\
+	X(zcrxdev_stats, resv, 120, 8)
+
+#define CLAIM_FIELDS(X)					\
+	X(zcrxdev_claim, flags, 0, 4)			\
+	X(zcrxdev_claim, count, 4, 4)			\
+	X(zcrxdev_claim, offs, 8, 8)			\
+	X(zcrxdev_claim, resv, 16, 8)
+
+#define SEND_FIELDS(X)					\
+	X(zcrxdev_send, fd, 0, 4)			\
+	X(zcrxdev_send, flags, 4, 4)			\
+	X(zcrxdev_send, off, 8, 8)			\
+	X(zcrxdev_send, len, 16, 4)			\
+	X(zcrxdev_send, resv0, 20, 4)			\
+	X(zcrxdev_send, tag, 24, 8)			\
+	X(zcrxdev_send, resv, 32, 8)
 
 #define CQE_FIELDS(X)					\
 	X(zcrxdev_cqe, tag, 0, 8)			\
@@ -116,7 +132,9 @@ _Static_assert(FSIZE(zcrxdev_setup, cq_off) == 32, "setup.cq_off");
 _Static_assert(FSIZE(zcrxdev_setup, resv3) == 32, "setup.resv3");
 _Static_assert(FSIZE(zcrxdev_attach, resv) == 16, "attach.resv");
 _Static_assert(FSIZE(zcrxdev_detach, resv) == 16, "detach.resv");
-_Static_assert(FSIZE(zcrxdev_stats, resv) == 152, "stats.resv");
+_Static_assert(FSIZE(zcrxdev_stats, resv) == 144, "stats.resv");
+_Static_assert(FSIZE(zcrxdev_claim, resv) == 16, "claim.resv");
+_Static_assert(FSIZE(zcrxdev_send, resv) == 16, "send.resv");
 
 /* Offsets and natural alignment of every field. */
 #define X_STATIC(T, f, off, al)						\
@@ -128,6 +146,8 @@ SETUP_FIELDS(X_STATIC)
 ATTACH_FIELDS(X_STATIC)
 DETACH_FIELDS(X_STATIC)
 STATS_FIELDS(X_STATIC)
+CLAIM_FIELDS(X_STATIC)
+SEND_FIELDS(X_STATIC)
 CQE_FIELDS(X_STATIC)
 RQE_FIELDS(X_STATIC)
 
@@ -143,6 +163,8 @@ STATIC_SIZE(zcrxdev_setup, SETUP_FIELDS, 208);
 STATIC_SIZE(zcrxdev_attach, ATTACH_FIELDS, 32);
 STATIC_SIZE(zcrxdev_detach, DETACH_FIELDS, 24);
 STATIC_SIZE(zcrxdev_stats, STATS_FIELDS, 264);
+STATIC_SIZE(zcrxdev_claim, CLAIM_FIELDS, 32);
+STATIC_SIZE(zcrxdev_send, SEND_FIELDS, 48);
 STATIC_SIZE(zcrxdev_cqe, CQE_FIELDS, 32);
 STATIC_SIZE(zcrxdev_rqe, RQE_FIELDS, 16);
 
@@ -152,7 +174,9 @@ STATIC_SIZE(zcrxdev_rqe, RQE_FIELDS, 16);
 	X(attach, ZCRXDEV_IOC_ATTACH, _IOC_READ | _IOC_WRITE, 32, 0x02) \
 	X(detach, ZCRXDEV_IOC_DETACH, _IOC_READ | _IOC_WRITE, 24, 0x03) \
 	X(wake, ZCRXDEV_IOC_WAKE, _IOC_NONE, 0, 0x04)			\
-	X(stats, ZCRXDEV_IOC_STATS, _IOC_READ | _IOC_WRITE, 264, 0x05)
+	X(stats, ZCRXDEV_IOC_STATS, _IOC_READ | _IOC_WRITE, 264, 0x05)	\
+	X(claim, ZCRXDEV_IOC_CLAIM, _IOC_READ | _IOC_WRITE, 32, 0x06)	\
+	X(send, ZCRXDEV_IOC_SEND, _IOC_READ | _IOC_WRITE, 48, 0x07)
 
 #define X_IOC_STATIC(name, cmd, dir, size, nr)				\
 	_Static_assert(_IOC_DIR(cmd) == (dir), #name " direction");	\
@@ -170,6 +194,8 @@ _Static_assert(ZCRXDEV_IOC_ATTACH == 0xc020ba02u, "attach number");
 _Static_assert(ZCRXDEV_IOC_DETACH == 0xc018ba03u, "detach number");
 _Static_assert(ZCRXDEV_IOC_WAKE == 0x0000ba04u, "wake number");
 _Static_assert(ZCRXDEV_IOC_STATS == 0xc108ba05u, "stats number");
+_Static_assert(ZCRXDEV_IOC_CLAIM == 0xc020ba06u, "claim number");
+_Static_assert(ZCRXDEV_IOC_SEND == 0xc030ba07u, "send number");
 #else
 #define IOC_GENERIC 0
 #endif
@@ -244,6 +270,8 @@ static void test_layouts(void)
 		LAYOUT("attach", zcrxdev_attach, ATTACH_FIELDS, 32),
 		LAYOUT("detach", zcrxdev_detach, DETACH_FIELDS, 24),
 		LAYOUT("stats", zcrxdev_stats, STATS_FIELDS, 264),
+		LAYOUT("claim", zcrxdev_claim, CLAIM_FIELDS, 32),
+		LAYOUT("send", zcrxdev_send, SEND_FIELDS, 48),
 		LAYOUT("cqe", zcrxdev_cqe, CQE_FIELDS, 32),
 		LAYOUT("rqe", zcrxdev_rqe, RQE_FIELDS, 16),
 	};
@@ -286,6 +314,7 @@ static void test_ioctls(void)
 	static const struct ioc iocs[] = { IOCTLS(X_IOC_ROW) };
 	static const unsigned long generic[] = {
 		0xc0d0ba01ul, 0xc020ba02ul, 0xc018ba03ul, 0x0000ba04ul, 0xc108ba05ul,
+		0xc020ba06ul, 0xc030ba07ul,
 	};
 	const unsigned int n = sizeof(iocs) / sizeof(iocs[0]);
 	unsigned int i, j, same = 0, bad = 0;
@@ -316,7 +345,7 @@ static void test_constants(void)
 {
 	const unsigned int cqe_flags[] = {
 		ZCRXDEV_CQE_COPIED, ZCRXDEV_CQE_ZEROCOPY, ZCRXDEV_CQE_EOF,
-		ZCRXDEV_CQE_ERROR,
+		ZCRXDEV_CQE_ERROR, ZCRXDEV_CQE_SENT,
 	};
 	unsigned int i, all = 0, bad = 0;
 
@@ -334,7 +363,7 @@ static void test_constants(void)
 		bad += !pow2(cqe_flags[i]) || (all & cqe_flags[i]);
 		all |= cqe_flags[i];
 	}
-	CHECK("const_cqe_flags", !bad && all == 0xf, "flags overlap or moved (%#x)",
+	CHECK("const_cqe_flags", !bad && all == 0x1f, "flags overlap or moved (%#x)",
 	      all);
 }
 

@@ -72,6 +72,9 @@
  *   EBUSY       attach: socket already attached (to any pool) or used by
  *               another in-kernel consumer (sockmap, kTLS, ...)
  *   ENOENT      detach: socket not attached to this pool
+ *   EFAULT      claim: the offsets array is not writable
+ *   ENOBUFS     claim: no free buffer right now
+ *   EPERM       send: the range is not inside buffers the process holds
  *   ENOTTY      unknown ioctl command
  *   mmap: EINVAL wrong offset or length, MAP_PRIVATE;
  *         EACCES PROT_WRITE on the pool;  ENXIO before setup.
@@ -176,7 +179,42 @@ struct zcrxdev_stats {
 	__u64	wakeups;	/* ZCRXDEV_IOC_WAKE calls */
 	__u64	bufs_free;	/* buffers free now */
 	__u64	bufs_pending;	/* returned, waiting for skbs to let go */
-	__u64	resv[19];
+	__u64	bytes_sent;	/* sent from the pool by page reference */
+	__u64	resv[18];
+};
+
+/*
+ * ZCRXDEV_IOC_CLAIM: take up to count free buffers, to fill (writable pool)
+ * and send.  Their offsets are written to the __u64 array at offs.  A
+ * claimed buffer is held like a completion: return it once through the
+ * refill ring.  Returns the number of buffers claimed (>= 1) or -ENOBUFS.
+ */
+struct zcrxdev_claim {
+	__u32	flags;		/* must be 0 */
+	__u32	count;		/* 1..ZCRXDEV_CLAIM_MAX */
+	__u64	offs;		/* user address of __u64[count] */
+	__u64	resv[2];	/* must be 0 */
+};
+
+#define ZCRXDEV_CLAIM_MAX	1024u
+
+/*
+ * ZCRXDEV_IOC_SEND: queue len pool bytes at off on the TCP socket fd by page
+ * reference (no copy), like send() with the socket's blocking mode.  The
+ * bytes must lie in buffers the process holds.  Returns the number of
+ * bytes queued.  When the network stack has dropped every reference to
+ * them, a completion with ZCRXDEV_CQE_SENT, this tag and the queued range
+ * says they may be rewritten; until then they must not be.  A buffer the
+ * process returns earlier is only reused once those references are gone.
+ */
+struct zcrxdev_send {
+	__s32	fd;
+	__u32	flags;		/* must be 0 */
+	__u64	off;
+	__u32	len;
+	__u32	resv0;		/* must be 0 */
+	__u64	tag;		/* echoed by the SENT completion */
+	__u64	resv[2];	/* must be 0 */
 };
 
 /*
@@ -184,6 +222,7 @@ struct zcrxdev_stats {
  * COPIED (the module copied them) or ZEROCOPY (they arrived in pool pages
  * and were not copied).  End of stream: EOF, len 0.  Error: ERROR, len 0,
  * error = positive errno.  After EOF or ERROR the socket is detached.
+ * SENT: tag is a ZCRXDEV_IOC_SEND's, off/len its range; nothing to return.
  */
 struct zcrxdev_cqe {
 	__u64	tag;
@@ -198,6 +237,7 @@ struct zcrxdev_cqe {
 #define ZCRXDEV_CQE_ZEROCOPY	(1u << 1)
 #define ZCRXDEV_CQE_EOF		(1u << 2)
 #define ZCRXDEV_CQE_ERROR	(1u << 3)
+#define ZCRXDEV_CQE_SENT	(1u << 4)	/* a SEND's pages are free again */
 
 /*
  * Refill entry: returns one completion's reference on its buffer.  off is
@@ -217,5 +257,7 @@ struct zcrxdev_rqe {
 #define ZCRXDEV_IOC_DETACH	_IOWR(ZCRXDEV_IOC_MAGIC, 0x03, struct zcrxdev_detach)
 #define ZCRXDEV_IOC_WAKE	_IO(ZCRXDEV_IOC_MAGIC, 0x04)
 #define ZCRXDEV_IOC_STATS	_IOWR(ZCRXDEV_IOC_MAGIC, 0x05, struct zcrxdev_stats)
+#define ZCRXDEV_IOC_CLAIM	_IOWR(ZCRXDEV_IOC_MAGIC, 0x06, struct zcrxdev_claim)
+#define ZCRXDEV_IOC_SEND	_IOWR(ZCRXDEV_IOC_MAGIC, 0x07, struct zcrxdev_send)
 
 #endif /* _UAPI_LINUX_ZCRXDEV_H */
