@@ -6,6 +6,11 @@
 # make tests           host unit tests and guest test programs in build/tests
 # make examples        example programs in build/examples
 # make check           everything, then the QEMU guest suite (scripts/check.sh)
+# make install         library, headers, libzcrx.pc, man pages, udev rule
+#                      (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, MANDIR, UDEVRULESDIR)
+# make uninstall       remove what "make install" installed
+# make dkms-install    module sources to $(DESTDIR)/usr/src/zcrx-VERSION for DKMS
+# make dkms-uninstall  remove them again (after "dkms remove zcrx/VERSION --all")
 # make demo            boot a guest and stream data through the example receiver
 
 VERSION      := $(shell cat VERSION)
@@ -15,6 +20,13 @@ KDIR         ?= /lib/modules/$(KERNELRELEASE)/build
 PREFIX       ?= /usr/local
 LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# udev reads /lib/udev/rules.d (packages) and /etc/udev/rules.d (local
+# admin); a /usr/local install is a local one.
+UDEVRULESDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/udev/rules.d,/etc/udev/rules.d)
+DKMSDIR      ?= /usr/src/zcrx-$(VERSION)
+INSTALL      ?= install
 
 B            := build
 CC           ?= cc
@@ -25,6 +37,7 @@ CPPFLAGS_ALL := -Iinclude/uapi -Ilib/include -Itests/lib -D_GNU_SOURCE
 LIB_OBJS     := $(B)/lib/zcrx.o
 
 .PHONY: all module lib tests examples check demo bench bench-progs clean modules_clean
+.PHONY: install uninstall dkms-install dkms-uninstall
 
 all: module
 
@@ -52,9 +65,13 @@ $(B)/lib/libzcrx.so: $(B)/lib/libzcrx.so.$(VERSION)
 $(B)/lib/libzcrx.a: $(LIB_OBJS)
 	$(AR) rcs $@ $^
 
+# libzcrx.pc from its template, with the paths of this PREFIX.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	     -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	     lib/libzcrx.pc.in
+
 $(B)/lib/libzcrx.pc: lib/libzcrx.pc.in VERSION
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	$(PC_SED) > $@
 
 # ---- tests and examples (linked against the shared library) ----
 LINK_ZCRX := -L$(B)/lib -lzcrx -Wl,-rpath,'$$ORIGIN/lib:$$ORIGIN/../lib'
@@ -95,7 +112,7 @@ $(B)/tests/guest/%: tests/guest/helpers/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
 
 $(B)/tests/guest/%: examples/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX) $(EX_LIBS)
 
 $(B)/tests/unit/%.sh: tests/unit/%.sh
 	@mkdir -p $(@D)
@@ -107,7 +124,10 @@ $(B)/tests/guest/%.sh: tests/guest/%.sh
 
 $(B)/examples/%: examples/%.c lib/include/zcrx.h $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX) $(EX_LIBS)
+
+# Libraries an example needs besides libzcrx (EX_LIBS, per program).
+$(B)/examples/zcrx_store $(B)/tests/guest/zcrx_store: EX_LIBS := -luring
 
 # ---- benchmarks (bench/*.c, run by scripts/bench.sh in a guest) ----
 BENCH_SRCS := $(wildcard bench/*.c)
@@ -125,6 +145,60 @@ $(B)/bench/%: bench/%.c $(wildcard bench/*.h) lib/include/zcrx.h $(B)/lib/libzcr
 
 bench: bench-progs
 	@scripts/bench.sh
+
+# ---- install (DESTDIR for staging; nothing here builds the module) ----
+# Man pages: man/man3/*.3 and man/man7/*.7 (alias pages are ".so" links).
+MAN_PAGES  := $(wildcard man/man3/*.3 man/man7/*.7)
+UDEV_RULE  := scripts/udev/70-zcrx.rules
+# What DKMS builds from: the kbuild file, the module, the UAPI header, the
+# version, the recipe.  Not compat_probed.h: it is made per kernel.
+DKMS_SRCS  := Kbuild VERSION dkms.conf include/uapi/linux/zcrxdev.h \
+	      $(filter-out module/compat_probed.h,$(wildcard module/*.c module/*.h)) \
+	      $(wildcard module/*.sh)
+
+install: lib
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/linux $(DESTDIR)$(UDEVRULESDIR)
+	$(INSTALL) -m 0755 $(B)/lib/libzcrx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libzcrx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzcrx.so.$(SOVERSION)
+	ln -sf libzcrx.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libzcrx.so
+	$(INSTALL) -m 0644 $(B)/lib/libzcrx.a $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 0644 lib/include/zcrx.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 0644 include/uapi/linux/zcrxdev.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	@# Made here, not copied from build/: the paths are the install's.
+	$(PC_SED) > $(DESTDIR)$(PKGCONFIGDIR)/libzcrx.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/libzcrx.pc
+	set -e; for p in $(MAN_PAGES); do \
+		s=$${p##*.}; $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s; \
+		$(INSTALL) -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$s/; \
+	done
+	$(INSTALL) -m 0644 $(UDEV_RULE) $(DESTDIR)$(UDEVRULESDIR)/
+	@# The loader's cache must learn the new library (not when staging).
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null && [ -w /etc ]; then \
+		echo ldconfig; ldconfig; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libzcrx.so.$(VERSION) \
+	      $(DESTDIR)$(LIBDIR)/libzcrx.so.$(SOVERSION) \
+	      $(DESTDIR)$(LIBDIR)/libzcrx.so $(DESTDIR)$(LIBDIR)/libzcrx.a \
+	      $(DESTDIR)$(PKGCONFIGDIR)/libzcrx.pc \
+	      $(DESTDIR)$(INCLUDEDIR)/zcrx.h $(DESTDIR)$(INCLUDEDIR)/linux/zcrxdev.h \
+	      $(DESTDIR)$(UDEVRULESDIR)/$(notdir $(UDEV_RULE)) \
+	      $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null && [ -w /etc ]; then \
+		echo ldconfig; ldconfig; fi
+
+# Then: dkms install zcrx/$(VERSION)  (adds, builds and installs it for the
+# running kernel; -k RELEASE for another).
+dkms-install:
+	rm -rf $(DESTDIR)$(DKMSDIR)
+	set -e; for f in $(DKMS_SRCS); do \
+		$(INSTALL) -D -m $$(if [ -x $$f ]; then echo 0755; else echo 0644; fi) \
+			$$f $(DESTDIR)$(DKMSDIR)/$$f; \
+	done
+
+dkms-uninstall:
+	rm -rf $(DESTDIR)$(DKMSDIR)
 
 # ---- the two commands README gives ----
 check: lib tests

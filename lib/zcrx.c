@@ -49,7 +49,8 @@ static int zcrx_map_all(struct zcrx *z, const struct zcrxdev_setup *s)
 	unsigned char *cq, *rq;
 	void *p;
 
-	p = zcrx_map(z->fd, &s->pool, PROT_READ);
+	p = zcrx_map(z->fd, &s->pool, (s->flags & ZCRXDEV_SETUP_WRITABLE) ?
+		     PROT_READ | PROT_WRITE : PROT_READ);
 	if (p == MAP_FAILED)
 		return -errno;
 	z->pool = p;
@@ -188,6 +189,8 @@ long zcrx_send(struct zcrx *z, int sockfd, uint64_t off, uint32_t len,
 
 int zcrx_wake(struct zcrx *z)
 {
+	z->rq.woken_tail = z->rq.tail;
+	z->rq.woken_cq_head = *z->cq.khead;
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_WAKE, NULL);
 }
 
@@ -218,7 +221,7 @@ int zcrx_wait(struct zcrx *z, int timeout_ms)
 		return (int)ready;
 	/* A stalled kernel only resumes on a wake: never sleep on it. */
 	zcrx_smp_mb();
-	if (zcrx_need_wakeup(z)) {
+	if (zcrx_wake_useful(z)) {
 		ret = zcrx_wake(z);
 		if (ret < 0)
 			return ret;

@@ -710,6 +710,13 @@ void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close)
 	if (close && zs->cq_reserved) {
 		pool->cq_reserved--;
 		zs->cq_reserved = false;
+		/*
+		 * A slot came free with nothing from the process: a socket
+		 * that stalled on it will not be woken by libzcrx (no news
+		 * since its last wake), so let the tick look.
+		 */
+		if (!list_empty(&pool->stalled))
+			zcrx_pool_arm_tick(pool);
 	}
 	spin_unlock_bh(&pool->lock);
 }
@@ -816,8 +823,9 @@ void zcrx_pool_arm_tick(struct zcrx_pool *pool)
 
 /*
  * Skbs let go of pages without telling us: every tick while it matters,
- * move PENDING buffers that are free again to the free stack (and resume
- * stalled sockets if that helps), and complete sends whose pages are back.
+ * move PENDING buffers that are free again to the free stack, resume
+ * stalled sockets when a buffer and a CQ slot are free, and complete sends
+ * whose pages are back.
  */
 static void zcrx_pool_tick_work(struct work_struct *work)
 {
@@ -828,7 +836,8 @@ static void zcrx_pool_tick_work(struct work_struct *work)
 
 	spin_lock_bh(&pool->lock);
 	freed = zcrx_scan_pending(pool);
-	resume = freed && !list_empty(&pool->stalled);
+	resume = !list_empty(&pool->stalled) &&
+		 (freed || (pool->nr_free && zcrx_cq_space(pool)));
 	sends = zcrx_pool_reap_sends(pool);
 	if ((pool->nr_pending && !list_empty(&pool->stalled)) || sends)
 		zcrx_pool_arm_tick(pool);

@@ -20,7 +20,8 @@
 # Environment:
 #   ZCRX_KERNELS="rel ..."  test only these Debian releases (no debug kernel)
 #   ZCRX_DEBUG_KERNEL=0|only skip the debug kernel, or test only it
-#   ZCRX_TESTS="t_a t_b"    run only these guest tests
+#   ZCRX_TESTS="t_a t_b"    run only these guest tests (the host test t_dkms
+#                           runs only if named)
 #   ZCRX_TEST_TIMEOUT=N     default per-test timeout in the guest (300 s)
 #   ZCRX_GUEST_TIMEOUT=N    limit for one whole guest run (1200 s)
 #   ZCRX_APPEND="..."       extra kernel command line parameters

@@ -21,6 +21,8 @@ packages=(
 	xz-utils		# Debian 6.12 ships modules as .ko.xz
 	liburing-dev		# the library and tests use io_uring
 	pkg-config
+	dkms			# scripts/dkms-test.sh (tests/unit/t_dkms.sh)
+	man-db groff-base	# tests/unit/t_man.sh: man --warnings, groff -ww
 	socat			# peer for guest network tests
 	sparse			# "make C=2" checks of the module
 	cppcheck		# static analysis of lib/

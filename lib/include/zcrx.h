@@ -59,6 +59,9 @@ struct zcrx_rq {
 	unsigned int		cached_head;
 	void			*map;
 	size_t			map_size;
+	/* RQ tail and CQ head at the last wake: a wake without news is moot. */
+	unsigned int		woken_tail;
+	unsigned int		woken_cq_head;
 };
 
 struct zcrx {
@@ -79,7 +82,7 @@ struct zcrx_params {
 	unsigned int	buf_size;	/* 0: 4096 */
 	unsigned int	cq_entries;	/* 0: kernel default */
 	unsigned int	rq_entries;	/* 0: kernel default */
-	unsigned int	flags;		/* ZCRXDEV setup flags, 0 today */
+	unsigned int	flags;		/* ZCRXDEV_SETUP_*: WRITABLE maps the pool RW */
 	const char	*device;	/* NULL: "/dev/zcrx" */
 };
 
@@ -143,6 +146,19 @@ static inline bool zcrx_need_wakeup(const struct zcrx *z)
 {
 	return __atomic_load_n(z->cq.kflags, __ATOMIC_RELAXED) &
 	       ZCRXDEV_RING_NEED_WAKEUP;
+}
+
+/*
+ * The kernel waits for buffers or CQ space, and the process has given it
+ * something new since its last wake call.  If nothing is new, the kernel
+ * already saw all of it and waits on something else (skbs letting go of
+ * pages), which its own tick watches: another wake would only spin.
+ */
+static inline bool zcrx_wake_useful(const struct zcrx *z)
+{
+	return zcrx_need_wakeup(z) &&
+	       (z->rq.tail != z->rq.woken_tail ||
+		*z->cq.khead != z->rq.woken_cq_head);
 }
 
 /*
@@ -218,7 +234,7 @@ static inline int zcrx_rq_commit(struct zcrx *z)
 	zcrx_store_release(z->rq.ktail, z->rq.tail);
 	/* [WK-2] pairs with [WK-1] in the kernel's stall path. */
 	zcrx_smp_mb();
-	if (!zcrx_need_wakeup(z))
+	if (!zcrx_wake_useful(z))
 		return 0;
 	ret = zcrx_wake(z);
 	return ret < 0 ? ret : 1;

@@ -703,8 +703,13 @@ static void test_wait(void)
 	z->fd = pfd[0];
 	CHECK_ERR("wait_timeout", zcrx_wait(z, 0), ETIME);
 	k_set_flags(z, ZCRXDEV_RING_NEED_WAKEUP);
-	/* The wake ioctl reaches the fd (a pipe says ENOTTY) before poll(). */
+	/* Nothing new since the last wake (none yet): no wake, poll times out. */
+	CHECK_ERR("wait_no_news_no_wake", zcrx_wait(z, 0), ETIME);
+	/* Something new (a consumed completion): the wake ioctl reaches the
+	 * fd (a pipe says ENOTTY) before poll(). */
+	z->rq.woken_cq_head = *z->cq.khead - 1;
 	CHECK_ERR("wait_need_wakeup_wakes", zcrx_wait(z, 0), ENOTTY);
+	CHECK_ERR("wait_woken_once", zcrx_wait(z, 0), ETIME);
 	make_cqe(&c, 1);
 	k_cq_post(z, &c);
 	k_cq_post(z, &c);
