@@ -221,7 +221,7 @@ int zcrx_wait(struct zcrx *z, int timeout_ms)
 		return (int)ready;
 	/* A stalled kernel only resumes on a wake: never sleep on it. */
 	zcrx_smp_mb();
-	if (zcrx_wake_useful(z)) {
+	if (__zcrx_wake_useful(z)) {
 		ret = zcrx_wake(z);
 		if (ret < 0)
 			return ret;

@@ -68,10 +68,42 @@ static void zcrx_unaccount_mem(struct zcrx_pool *pool)
 
 /* ---- rings ---- */
 
+static size_t zcrx_ring_bytes(u32 entries, size_t entry_size)
+{
+	return PAGE_ALIGN(ZCRX_RING_ENTRIES + (size_t)entries * entry_size);
+}
+
+static void zcrx_ring_free(struct zcrx_ring *r)
+{
+	u32 i;
+
+	if (r->mem)
+		vunmap(r->mem);
+	for (i = 0; r->pages && i < r->nr_pages && r->pages[i]; i++)
+		put_page(r->pages[i]);
+	kvfree(r->pages);
+}
+
+/*
+ * Ring memory: zeroed pages charged to the caller's memory cgroup (as
+ * io_uring's rings are), seen by the kernel through vmap() and mapped into
+ * the process with vm_insert_pages() like the pool.
+ */
 static int zcrx_ring_alloc(struct zcrx_ring *r, u32 entries, size_t entry_size)
 {
-	r->size = PAGE_ALIGN(ZCRX_RING_ENTRIES + (size_t)entries * entry_size);
-	r->mem = vmalloc_user(r->size);		/* zeroed */
+	u32 i;
+
+	r->size = zcrx_ring_bytes(entries, entry_size);
+	r->nr_pages = r->size >> PAGE_SHIFT;
+	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
+	if (!r->pages)
+		return -ENOMEM;
+	for (i = 0; i < r->nr_pages; i++) {
+		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+		if (!r->pages[i])
+			return -ENOMEM;
+	}
+	r->mem = vmap(r->pages, r->nr_pages, VM_MAP, PAGE_KERNEL);
 	if (!r->mem)
 		return -ENOMEM;
 	r->entries = entries;
@@ -188,8 +220,8 @@ static void zcrx_pool_free(struct zcrx_pool *pool)
 {
 	if (pool->pages)
 		zcrx_free_pages(pool, pool->nr_pages);
-	vfree(pool->cq.mem);
-	vfree(pool->rq.mem);
+	zcrx_ring_free(&pool->cq);
+	zcrx_ring_free(&pool->rq);
 	kvfree(pool->pages);
 	kvfree(pool->bufs);
 	kvfree(pool->free_stack);
@@ -251,6 +283,11 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	pool->nr_pages = pool->nr_bufs * pool->buf_pages;
 	pool->pool_size = (u64)pool->nr_pages << PAGE_SHIFT;
 
+	/* Several completions can name one buffer: default CQ = 2 x buffers. */
+	s->cq_entries = zcrx_ring_size(s->cq_entries,
+				       min_t(u64, 2ULL * s->nr_bufs, U32_MAX));
+	s->rq_entries = zcrx_ring_size(s->rq_entries, s->cq_entries);
+	/* Pool pages count against RLIMIT_MEMLOCK; ring pages go to memcg. */
 	ret = zcrx_account_mem(pool, pool->nr_pages);
 	if (ret)
 		goto err_free;
@@ -279,10 +316,6 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	pool->nr_free = pool->nr_bufs;
 	pool->stats.bufs_free = pool->nr_bufs;
 
-	/* Several completions can name one buffer: default CQ = 2 x buffers. */
-	s->cq_entries = zcrx_ring_size(s->cq_entries,
-				       min_t(u64, 2ULL * s->nr_bufs, U32_MAX));
-	s->rq_entries = zcrx_ring_size(s->rq_entries, s->cq_entries);
 	ret = zcrx_ring_alloc(&pool->cq, s->cq_entries,
 			      sizeof(struct zcrxdev_cqe));
 	if (ret)
@@ -345,32 +378,23 @@ void zcrx_pool_shutdown(struct zcrx_pool *pool)
 
 /* ---- mmap / poll / stats ---- */
 
-static int zcrx_mmap_pool(struct zcrx_pool *pool, struct vm_area_struct *vma)
+static int zcrx_insert_pages(struct vm_area_struct *vma, struct page **pages,
+			     unsigned long left)
 {
-	unsigned long addr = vma->vm_start;
-	struct page **pages = pool->pages;
-	unsigned long left = pool->nr_pages, num;
+	unsigned long addr = vma->vm_start, num, chunk;
 	int ret;
 
-	if (pool->flags & ZCRXDEV_SETUP_WRITABLE) {
-		zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
-	} else {
-		if (vma->vm_flags & VM_WRITE)
-			return -EACCES;
-		/* Read-only for good: mprotect(PROT_WRITE) must fail too. */
-		zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, VM_MAYWRITE);
-	}
-
 	while (left) {
-		num = min(left, 1024UL);
+		chunk = min(left, 1024UL);
+		num = chunk;
 		ret = vm_insert_pages(vma, addr, pages, &num);
 		if (ret)
 			return ret;
-		/* num is now the count NOT inserted; none on success. */
-		num = min(left, 1024UL) - num;
-		addr += num << PAGE_SHIFT;
-		pages += num;
-		left -= num;
+		/* num is now the count NOT inserted: none on success. */
+		chunk -= num;
+		addr += chunk << PAGE_SHIFT;
+		pages += chunk;
+		left -= chunk;
 		cond_resched();
 	}
 	return 0;
@@ -389,7 +413,16 @@ int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	case ZCRX_MMAP_POOL:
 		if (size != pool->pool_size)
 			return -EINVAL;
-		return zcrx_mmap_pool(pool, vma);
+		if (pool->flags & ZCRXDEV_SETUP_WRITABLE) {
+			zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
+		} else {
+			if (vma->vm_flags & VM_WRITE)
+				return -EACCES;
+			/* Read-only for good: mprotect(PROT_WRITE) must fail too. */
+			zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP,
+					  VM_MAYWRITE);
+		}
+		return zcrx_insert_pages(vma, pool->pages, pool->nr_pages);
 	case ZCRX_MMAP_CQ:
 		r = &pool->cq;
 		break;
@@ -402,7 +435,7 @@ int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	if (size != r->size)
 		return -EINVAL;
 	zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
-	return remap_vmalloc_range(vma, r->mem, 0);
+	return zcrx_insert_pages(vma, r->pages, r->nr_pages);
 }
 
 static bool zcrx_cq_pending(struct zcrx_pool *pool)
@@ -466,6 +499,24 @@ void zcrx_pool_put_user_ref(struct zcrx_pool *pool, u32 b)
 {
 	pool->bufs[b].user_refs--;
 	zcrx_pool_maybe_recycle(pool, b);
+}
+
+/*
+ * A PENDING buffer's page arrived on an attached socket (it was sent from
+ * the pool and returned before it came back): nobody writes a PENDING
+ * buffer, so its bytes can be completed in place.  It is in use again.
+ */
+static void zcrx_unpend(struct zcrx_pool *pool, u32 b)
+{
+	u32 i;
+
+	for (i = 0; i < pool->nr_pending; i++) {
+		if (pool->pending[i] == b) {
+			pool->pending[i] = pool->pending[--pool->nr_pending];
+			break;
+		}
+	}
+	pool->bufs[b].state = ZCRX_BUF_INUSE;
 }
 
 /* Move PENDING buffers whose pages were let go to the free stack. */
@@ -722,9 +773,10 @@ void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close)
 }
 
 /*
- * Bytes that arrived in a pool page: complete them in place.  Only a
- * buffer in use (named by completions or being filled) qualifies; a free
- * or pending buffer's bytes are copied instead (returns -EAGAIN).
+ * Bytes that arrived in a pool page: complete them in place.  A buffer in
+ * use (named by completions or being filled) or PENDING (returned while
+ * its pages travel) qualifies: nobody writes those.  A FREE buffer may be
+ * taken for placement any moment, so its bytes are copied (-EAGAIN).
  * Returns 1 on success, 0 when no CQ slot is free (zs is stalled).
  */
 int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
@@ -735,7 +787,7 @@ int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
 	int ret = 1;
 
 	spin_lock_bh(&pool->lock);
-	if (pool->bufs[b].state != ZCRX_BUF_INUSE) {
+	if (pool->bufs[b].state == ZCRX_BUF_FREE) {
 		ret = -EAGAIN;
 		goto out;
 	}
@@ -751,6 +803,8 @@ retry:
 		goto retry;
 	}
 	zcrx_unstall(pool, zs);
+	if (pool->bufs[b].state == ZCRX_BUF_PENDING)
+		zcrx_unpend(pool, b);
 	pool->bufs[b].user_refs++;
 	__zcrx_post(pool, zs->tag, ((u64)page_idx << PAGE_SHIFT) + page_off,
 		    len, ZCRXDEV_CQE_ZEROCOPY, 0);

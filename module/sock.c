@@ -396,18 +396,33 @@ static int zcrx_check_attach(const struct zcrxdev_attach *a)
 	return 0;
 }
 
+/* Can this socket be attached?  Racy without the socket lock: a hint. */
+static int zcrx_sock_precheck(struct sock *sk)
+{
+	int state = READ_ONCE(sk->sk_state);
+	const struct tcp_ulp_ops *ulp = READ_ONCE(inet_csk(sk)->icsk_ulp_ops);
+
+	if (state != TCP_ESTABLISHED && state != TCP_CLOSE_WAIT)
+		return -ENOTCONN;
+	if (rcu_access_pointer(__sk_user_data(sk)))
+		return -EBUSY;	/* attached already, or sockmap, ... */
+	if (ulp && ulp != &zcrx_ulp_ops)
+		return -EBUSY;	/* kTLS, ... */
+	if (!zcrx_hook_proto(READ_ONCE(sk->sk_prot)))
+		return -EBUSY;	/* sk_prot replaced by someone else */
+	return 0;
+}
+
 static int zcrx_sock_hook(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
 	struct sock *sk = zs->sk;
 	struct proto *hook;
+	int ret;
 
-	if (sk->sk_state != TCP_ESTABLISHED && sk->sk_state != TCP_CLOSE_WAIT)
-		return -ENOTCONN;
-	if (rcu_access_pointer(__sk_user_data(sk)))
-		return -EBUSY;	/* attached already, or sockmap, ... */
+	ret = zcrx_sock_precheck(sk);
+	if (ret)
+		return ret;
 	hook = zcrx_hook_proto(sk->sk_prot);
-	if (!hook)
-		return -EBUSY;	/* sk_prot replaced by someone else */
 
 	spin_lock_bh(&pool->lock);
 	if (pool->dying) {
@@ -454,6 +469,14 @@ int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a)
 	    (sk->sk_family != AF_INET && sk->sk_family != AF_INET6))
 		goto out_put_file;
 
+	/*
+	 * Refuse what we can before installing the ULP, which cannot be taken
+	 * off again (it would make listen() fail and pin the module until the
+	 * socket dies); zcrx_sock_hook() checks again under the socket lock.
+	 */
+	ret = zcrx_sock_precheck(sk);
+	if (ret)
+		goto out_put_file;
 	ret = zcrx_sock_pin_module(sock);
 	if (ret)
 		goto out_put_file;

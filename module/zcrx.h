@@ -53,7 +53,9 @@ struct zcrx_buf {
 };
 
 struct zcrx_ring {
-	void		*mem;		/* vmalloc_user(): header + entries */
+	void		*mem;		/* vmap() of pages: header + entries */
+	struct page	**pages;
+	u32		nr_pages;
 	size_t		size;
 	u32		entries;
 	u32		mask;

@@ -154,7 +154,7 @@ static inline bool zcrx_need_wakeup(const struct zcrx *z)
  * already saw all of it and waits on something else (skbs letting go of
  * pages), which its own tick watches: another wake would only spin.
  */
-static inline bool zcrx_wake_useful(const struct zcrx *z)
+static inline bool __zcrx_wake_useful(const struct zcrx *z)
 {
 	return zcrx_need_wakeup(z) &&
 	       (z->rq.tail != z->rq.woken_tail ||
@@ -234,7 +234,7 @@ static inline int zcrx_rq_commit(struct zcrx *z)
 	zcrx_store_release(z->rq.ktail, z->rq.tail);
 	/* [WK-2] pairs with [WK-1] in the kernel's stall path. */
 	zcrx_smp_mb();
-	if (!zcrx_wake_useful(z))
+	if (!__zcrx_wake_useful(z))
 		return 0;
 	ret = zcrx_wake(z);
 	return ret < 0 ? ret : 1;
