@@ -36,10 +36,18 @@ done
 append="console=ttyS0 panic=-1 panic_on_warn=1 oops=panic loglevel=5"
 append+=" rdinit=/init ${ZCRX_APPEND:-}"
 
+# ACCEL=kvm for a host whose KVM can run these kernels (this workplace's
+# cannot); TCG otherwise.
+case ${ACCEL:-tcg} in
+tcg) accel=tcg,thread=multi cpu=max ;;
+kvm) accel=kvm cpu=host ;;
+*) echo "run-guest.sh: ACCEL must be tcg or kvm" >&2; exit 2 ;;
+esac
+
 # shellcheck disable=SC2054 # the commas are QEMU option syntax
 qemu=(
 	qemu-system-x86_64
-	-accel tcg,thread=multi -cpu max -smp 2 -m 2048
+	-accel "$accel" -cpu "$cpu" -smp 2 -m 2048
 	-nographic -no-reboot -nic none
 	-kernel "$kernel" -initrd "$initrd" -append "$append"
 )

@@ -1,0 +1,262 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# timeout: 2400
+#
+# bench-guest.sh: the receive benchmark's matrix, run where /dev/zcrx is.
+#
+# In the guest that scripts/bench.sh boots it is /tests/t_bench.sh and the
+# guest's /init runs it; on a machine that has zcrx.ko loaded it can be run
+# directly, as root, after "make bench-progs":
+#     sudo scripts/bench-guest.sh > bench.out
+#     scripts/bench.sh --aggregate bench.out
+#
+# Everything happens in a network namespace of its own (the script re-runs
+# itself under "unshare -n"), so the machine's own interfaces are never
+# touched:
+#   lo    MTU 61492 = 15 * 4096 + 20 + 32: a page-multiple MSS, which
+#         TCP_ZEROCOPY_RECEIVE needs to map pages; every method runs on the
+#         same link, so all get the same segments;
+#   veth  a veth pair, the sender's end in a second namespace (held by a
+#         sleeping process, entered with nsenter), MTU $BENCH_VETH_MTU
+#         (1500 by default, like Ethernet), 10.77.0.2 -> 10.77.0.1.
+# The receiver is pinned to CPU $BENCH_RX_CPU (0), the sender to
+# $BENCH_TX_CPU (1).  Loopback and veth deliver in the sender's softirq, so
+# the receive-side kernel work of the stack lands on the sender's CPU: that
+# is why the whole-machine CPU time is the figure to compare.
+#
+# Output, on stdout (the guest's /init echoes it as "# ..." lines):
+#   BENCHINFO key=value            the machine and the settings
+#   BENCHMEM run,large,small,verify      memcpy.c, MB/s
+#   BENCHHDR <CSV header>
+#   BENCHCSV link,wsize,conns,method,run,<receiver RESULT fields>,status
+#   ok - bench.<...> / not ok - bench.<...>: <why>   the verdicts
+#
+# Settings (environment; on the guest's kernel command line for bench.sh):
+#   BENCH_QUICK=1        a small matrix: 64 KiB writes, lo and veth, 1 run
+#   BENCH_RUNS=N         repetitions of each cell (5)
+#   BENCH_MB=N           MiB per run, split over the connections (256)
+#   BENCH_MB_4K=N        MiB per run for 4 KiB writes (BENCH_MB / 2)
+#   BENCH_METHODS=a,b    receivers (all eight)
+#   BENCH_SIZES=4k,64k   sender write sizes (4k,64k,1m)
+#   BENCH_CONNS=1,16     connection counts (1,16)
+#   BENCH_LINKS=lo,veth  links (lo,veth)
+#   BENCH_BIN=DIR        where sender, receiver and memcpy are
+set -u
+
+if [ "${BENCH_NETNS_DONE:-}" != 1 ]; then
+	BENCH_NETNS_DONE=1
+	export BENCH_NETNS_DONE
+	exec unshare -n sh "$0" "$@"
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -n "${BENCH_BIN:-}" ]; then
+	bin=$BENCH_BIN
+elif [ -x "$here/receiver" ]; then
+	bin=$here
+else
+	bin=$here/../build/bench
+fi
+for p in sender receiver memcpy; do
+	if [ ! -x "$bin/$p" ]; then
+		echo "not ok - bench.programs: $bin/$p missing (make bench-progs)"
+		exit 1
+	fi
+done
+
+# Comma lists -> words.
+words() { echo "$1" | tr ',' ' '; }
+
+all_methods="recv,epoll,uring,splice,splice-file,tcpzc,zcrx-poll,zcrx-busy"
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	runs=${BENCH_RUNS:-1}
+	mb=${BENCH_MB:-128}
+	sizes=${BENCH_SIZES:-64k}
+	conns=${BENCH_CONNS:-1}
+else
+	runs=${BENCH_RUNS:-5}
+	mb=${BENCH_MB:-256}
+	sizes=${BENCH_SIZES:-4k,64k,1m}
+	conns=${BENCH_CONNS:-1,16}
+fi
+mb4k=${BENCH_MB_4K:-$((mb / 2))}
+methods=${BENCH_METHODS:-$all_methods}
+links=${BENCH_LINKS:-lo,veth}
+rxcpu=${BENCH_RX_CPU:-0}
+ncpu=$(nproc 2>/dev/null || echo 1)
+if [ "$ncpu" -ge 2 ]; then txcpu=${BENCH_TX_CPU:-1}; else txcpu=${BENCH_TX_CPU:-0}; fi
+veth_mtu=${BENCH_VETH_MTU:-1500}
+run_limit=${BENCH_RUN_TIMEOUT:-120}
+
+bytes_of() {	# write size word -> bytes
+	case $1 in
+	*k | *K) echo $((${1%?} * 1024)) ;;
+	*m | *M) echo $((${1%?} * 1048576)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# --- The links ----------------------------------------------------------------
+ip link set lo up
+ip link set lo mtu 61492 || echo "# could not set lo MTU 61492"
+
+holder=
+cleanup() {
+	[ -n "$holder" ] && kill "$holder" 2>/dev/null
+	rm -f /tmp/bench.rx.$$ /tmp/bench.rxerr.$$ /tmp/bench.txerr.$$
+}
+trap cleanup EXIT
+
+have_veth=0
+case ",$links," in
+*,veth,*)
+	# busybox ip ignores "peer name": find the peer by its link instead.
+	if ip link add zb0 type veth peer name zb1 2>/dev/null ||
+	   { modprobe veth 2>/dev/null && ip link add zb0 type veth peer name zb1; }; then
+		peer=$(ip -o link | sed -n 's/^[0-9]*: *\([^@:]*\)@zb0:.*/\1/p' | head -n 1)
+		unshare -n sleep 1000000 &
+		holder=$!
+		sleep 0.2
+		if [ -n "$peer" ] && ip link set "$peer" netns "$holder"; then
+			ip addr add 10.77.0.1/24 dev zb0
+			ip link set zb0 mtu "$veth_mtu" up
+			nsenter -t "$holder" -n ip link set lo up
+			nsenter -t "$holder" -n ip addr add 10.77.0.2/24 dev "$peer"
+			nsenter -t "$holder" -n ip link set "$peer" mtu "$veth_mtu" up
+			have_veth=1
+		fi
+	fi
+	[ $have_veth = 1 ] || echo "# no veth pair (veth module or ip netns support missing): veth skipped"
+	;;
+esac
+
+have_zcrx=0
+[ -c /dev/zcrx ] && have_zcrx=1
+[ $have_zcrx = 1 ] || echo "# /dev/zcrx missing: zcrx methods skipped"
+
+# --- What we run on -------------------------------------------------------------
+info() { echo "BENCHINFO $1=$2"; }
+info kernel "$(uname -r)"
+info cpus "$ncpu"
+info cpu_model "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+info mem_kib "$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+info runs "$runs"
+info mib_per_run "$mb"
+info mib_per_run_4k "$mb4k"
+info sizes "$sizes"
+info conns "$conns"
+info links "$links"
+info methods "$methods"
+info rx_cpu "$rxcpu"
+info tx_cpu "$txcpu"
+info lo_mtu "$(ip -o link show lo | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
+info veth_mtu "$veth_mtu"
+info tcp_rmem "$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
+info tcp_wmem "$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem)"
+info clk_tck "$(getconf CLK_TCK 2>/dev/null || echo 100)"
+
+t_start=$(cut -d' ' -f1 /proc/uptime)
+
+# --- One run --------------------------------------------------------------------
+port=20000
+nfail=0
+nrun=0
+rx_out=/tmp/bench.rx.$$
+rx_err=/tmp/bench.rxerr.$$
+tx_err=/tmp/bench.txerr.$$
+empty=$("$bin/receiver" -H | sed 's/[^,]//g')	# as many commas as fields - 1
+
+# run_one LINK WSIZE CONNS METHOD RUN [MIB]: prints one BENCHCSV line.
+run_one() {
+	link=$1 w=$2 n=$3 m=$4 r=$5 mib=${6:-}
+	if [ -z "$mib" ]; then
+		if [ "$(bytes_of "$w")" -le 4096 ]; then mib=$mb4k; else mib=$mb; fi
+	fi
+	per=$((mib * 1048576 / n))
+	port=$((port + 1))
+	[ $port -gt 60000 ] && port=20001
+	if [ "$link" = veth ]; then
+		addr=10.77.0.1
+		wrap="nsenter -t $holder -n"
+	else
+		addr=127.0.0.1
+		wrap=
+	fi
+	zc=
+	[ "$m" = tcpzc ] && zc=-z
+	"$bin/receiver" -m "$m" -p $port -n "$n" -b $per -c "$rxcpu" -t "$run_limit" \
+		>"$rx_out" 2>"$rx_err" &
+	rxpid=$!
+	# shellcheck disable=SC2086 # $wrap and $zc are word lists
+	$wrap "$bin/sender" -a $addr -p $port -n "$n" -b $per -w "$(bytes_of "$w")" \
+		-c "$txcpu" -t "$run_limit" $zc 2>"$tx_err"
+	txrc=$?
+	wait $rxpid
+	rxrc=$?
+	res=$(sed -n 's/^RESULT //p' "$rx_out")
+	nrun=$((nrun + 1))
+	if [ $rxrc = 0 ] && [ $txrc = 0 ] && [ -n "$res" ]; then
+		status=ok
+	else
+		status=FAIL
+		nfail=$((nfail + 1))
+		echo "not ok - bench.$link.$w.$n.$m.run$r: receiver status $rxrc, sender status $txrc: $(cat "$rx_err" "$tx_err" | tr '\n' ' ')"
+		[ -n "$res" ] || res=$empty
+	fi
+	echo "BENCHCSV $link,$w,$n,$m,$r,$res,$status"
+}
+
+echo "BENCHHDR link,wsize,conns,method,run,$("$bin/receiver" -H),status"
+
+# --- memcpy: the one-copy ceiling -------------------------------------------------
+r=1
+while [ $r -le "$runs" ]; do
+	echo "BENCHMEM $r,$("$bin/memcpy" -c "$rxcpu" | sed -n 's/^MEMCPY //p')"
+	r=$((r + 1))
+done
+
+# --- Warm-up: every method once, not reported ---------------------------------------
+enabled() {	# METHOD LINK: can it run here?
+	case $1 in zcrx-*) [ $have_zcrx = 1 ] || return 1 ;; esac
+	case $2 in veth) [ $have_veth = 1 ] || return 1 ;; esac
+	return 0
+}
+for m in $(words "$methods"); do
+	enabled "$m" lo || continue
+	run_one lo 64k 1 "$m" 0 32 | sed 's/^BENCHCSV /# warm-up: /'
+done
+
+# rotate LIST N: the words of LIST, starting at the N-th (0-based, cyclic).
+rotate() {
+	echo "$1" | tr ',' '\n' | awk -v n="$2" '{ w[NR - 1] = $0 }
+		END { for (i = 0; i < NR; i++) printf "%s ", w[(i + n) % NR] }'
+}
+
+# --- The matrix ---------------------------------------------------------------------
+# Repetition outermost, so slow drift hits every cell alike; within a cell
+# the methods run back to back (their ratios are compared pairwise), in an
+# order rotated by one each repetition, so none always runs first.
+r=1
+while [ $r -le "$runs" ]; do
+	order=$(rotate "$methods" $((r - 1)))
+	for link in $(words "$links"); do
+		for w in $(words "$sizes"); do
+			for n in $(words "$conns"); do
+				for m in $order; do
+					enabled "$m" "$link" || continue
+					run_one "$link" "$w" "$n" "$m" "$r"
+				done
+			done
+		done
+	done
+	echo "# bench: repetition $r of $runs done after $(awk -v a="$t_start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s"
+	r=$((r + 1))
+done
+
+info seconds "$(awk -v a="$t_start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }')"
+if [ $nfail = 0 ] && [ $nrun -gt 0 ]; then
+	echo "ok - bench.matrix_verified"
+else
+	echo "not ok - bench.matrix_verified: $nfail of $nrun runs failed"
+fi
+[ $nfail = 0 ]

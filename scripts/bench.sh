@@ -1,0 +1,670 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# bench.sh: what "make bench" runs (after "make bench-progs").
+#
+#   scripts/bench.sh                  boot a guest and run the matrix there
+#   scripts/bench.sh --host           run the matrix here (zcrx.ko loaded, root)
+#   scripts/bench.sh --aggregate LOG  only turn a log (guest console or the
+#                                     output of scripts/bench-guest.sh) into
+#                                     the results
+#
+# Default mode: builds zcrx.ko for the newest kernel scripts/vm/kernels.sh
+# lists (ZCRX_KERNELS=<release> picks another), packs an initramfs with the
+# bench programs (build/bench) and scripts/bench-guest.sh as
+# /tests/t_bench.sh, boots it under QEMU (2 vCPUs) and collects the
+# "BENCH..." lines from the serial log.  Then, in $BENCH_OUT (default
+# bench/results):
+#   runs.csv      every run: the receiver's raw figures, the run's status and
+#                 the share of the host's CPUs other work used meanwhile
+#   results.csv   per cell (link, write size, connections, method): median,
+#                 min and max over the runs of every figure, per GiB
+#   memcpy.csv    the guest's single-thread memcpy bandwidth, per run
+#   results.md    the same as tables, the targets of the issue checked
+#   chart.png     throughput and whole-guest CPU per GiB (gnuplot)
+#
+# Settings: every BENCH_* variable scripts/bench-guest.sh knows is passed
+# to the guest (BENCH_QUICK=1 for a short run); ACCEL=kvm asks
+# scripts/vm/run-guest.sh for KVM instead of TCG; BENCH_GUEST_TIMEOUT
+# limits the guest (3000 s); BENCH_QUIET_PCT (10) is the host load up to
+# which a run counts as quiet in results.md; V=1 shows the guest's console.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+vm=scripts/vm
+out=${BENCH_OUT:-bench/results}
+started=$SECONDS
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+as_root() {
+	if [[ $EUID -eq 0 ]]; then
+		"$@"
+	else
+		sudo "$@"
+	fi
+}
+
+# gnuplot draws the chart; until scripts/deps.sh lists it, install it here.
+need_gnuplot() {
+	command -v gnuplot >/dev/null && return 0
+	log "installing gnuplot-nox (for the chart)"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		-o Dpkg::Use-Pty=0 --no-install-recommends gnuplot-nox >&2 ||
+		log "gnuplot-nox could not be installed: no chart"
+}
+
+bench_vars() {	# KEY=VALUE words of the BENCH_* settings for the guest
+	local v
+	for v in BENCH_QUICK BENCH_RUNS BENCH_MB BENCH_MB_4K BENCH_METHODS \
+		BENCH_SIZES BENCH_CONNS BENCH_LINKS BENCH_VETH_MTU BENCH_RUN_TIMEOUT; do
+		[[ -n ${!v:-} ]] && printf '%s=%s ' "$v" "${!v}"
+	done
+	return 0
+}
+
+# --- How busy the host is with other work --------------------------------------------
+# The guest's figures are only as good as the host cores it gets, and other
+# QEMU guests often share them.  While the guest runs, one line a second:
+#   UPTIME HOST_BUSY QEMU_CPU NCSV
+# (seconds; CPU-seconds used by the whole host, /proc/stat, and by our QEMU,
+# /proc/PID/stat; BENCHCSV lines in the log so far).  aggregate() turns it
+# into the share of the host's CPU that other work took during each run.
+host_busy() {
+	awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
+}
+monitor_guest() {	# PID_OF_RUN_GUEST LOG
+	local pid=$1 log=$2 hz qpid='' q n c
+	hz=$(getconf CLK_TCK)
+	while kill -0 "$pid" 2>/dev/null; do
+		if [[ -z $qpid ]]; then	# run-guest.sh -> timeout -> qemu
+			for c in $(pgrep -P "$pid" || true); do
+				qpid=$(pgrep -P "$c" qemu-system || true)
+				[[ -z $qpid ]] || break
+			done
+		fi
+		q=0
+		if [[ -n $qpid && -r /proc/$qpid/stat ]]; then
+			q=$(awk -v hz="$hz" '{ print ($14 + $15) / hz }' "/proc/$qpid/stat" 2>/dev/null || echo 0)
+		fi
+		n=$(grep -c 'BENCHCSV' "$log" 2>/dev/null || true)
+		echo "$(cut -d' ' -f1 /proc/uptime) $(host_busy) ${q:-0} ${n:-0}"
+		sleep 1
+	done
+}
+monitor_summary() {	# MONITOR_FILE: "x of y CPU-seconds (z%)" used by others
+	awk -v n="$(nproc)" 'NR == 1 { t0 = $1; b0 = $2; q0 = $3 } { t = $1; b = $2; q = $3 }
+		END {
+			if (NR < 2 || t <= t0) { print "unknown"; exit }
+			o = (b - b0) - (q - q0); if (o < 0) o = 0
+			printf "%.0f of %.0f CPU-seconds (%.0f%%)", o, (t - t0) * n, 100 * o / ((t - t0) * n)
+		}' "$1"
+}
+
+# --- Running the matrix ------------------------------------------------------------
+
+run_guest() {
+	local rel dir cache grc=0 accel=${ACCEL:-tcg} gpid mpid
+	"$top/scripts/deps.sh" >/dev/null
+	need_gnuplot
+	[[ -x build/bench/receiver ]] || make -s bench-progs
+	rel=$("$vm/kernels.sh" | tail -n 1)
+	ZCRX_KERNELS=$rel "$vm/kernels.sh" --prepare >/dev/null
+	cache=${ZCRX_CACHE:-$HOME/.cache/zcrx}/kernels
+	dir=build/bench-vm/$rel
+	rm -rf "$dir"
+	mkdir -p "$dir/src" "$dir/tests"
+	cp -a Kbuild module include VERSION "$dir/src/"
+	log "building zcrx.ko for $rel"
+	make -s -C "/usr/src/linux-headers-$rel" M="$top/$dir/src" modules \
+		>"$dir/build.log" 2>&1 || { tail -n 20 "$dir/build.log" >&2; die "module build failed"; }
+	cp -a build/bench/sender build/bench/receiver build/bench/memcpy build/bench/lib \
+		"$dir/tests/"
+	cp scripts/bench-guest.sh "$dir/tests/t_bench.sh"
+	ZCRX_GUEST_LIB_PATH=$top/build/bench/lib \
+		"$vm/initramfs.sh" "$dir/initramfs.cpio.gz" "$rel" "$dir/src/zcrx.ko" "$dir/tests"
+
+	if [[ ${BENCH_QUICK:-0} == 1 ]]; then
+		log "booting $rel under QEMU ($accel, 2 vCPUs); the quick matrix takes about a minute"
+	else
+		log "booting $rel under QEMU ($accel, 2 vCPUs); the matrix takes 10 to 15 minutes under TCG"
+	fi
+	others=$(pgrep -c -f '^qemu-system' || true)
+	[[ ${others:-0} -eq 0 ]] ||
+		log "warning: $others other QEMU process(es) running on this host: the figures will suffer"
+	: >"$dir/guest.log"
+	ACCEL=$accel ZCRX_APPEND="zcrx_tests=t_bench $(bench_vars)" \
+		"$vm/run-guest.sh" "$cache/$rel/vmlinuz" "$dir/initramfs.cpio.gz" \
+		"$dir/guest.log" "${BENCH_GUEST_TIMEOUT:-3000}" &
+	gpid=$!
+	monitor_guest "$gpid" "$dir/guest.log" >"$dir/guest.log.monitor" &
+	mpid=$!
+	wait "$gpid" || grc=$?
+	wait "$mpid" || true
+	log "guest ran; status $grc; log $dir/guest.log"
+	host_other=$(monitor_summary "$dir/guest.log.monitor")
+	log "other work on the host meanwhile: $host_other"
+	guest_log=$dir/guest.log
+	run_accel=$accel
+	echo "$accel" >"$guest_log.accel"
+
+	if ! grep -q '^@@ZCRX@@ DONE' "$guest_log"; then
+		log "the guest did not finish (QEMU status $grc)"
+		tail -n 30 "$guest_log" >&2
+		guest_ok=0
+	fi
+	if grep -q '^@@ZCRX@@ FAIL' "$guest_log"; then
+		grep '^@@ZCRX@@ FAIL' "$guest_log" | head -n 20 >&2
+		guest_ok=0
+	fi
+	if ! "$vm/scan-log.sh" "$guest_log" >&2; then
+		log "kernel warnings in the guest log"
+		guest_ok=0
+	fi
+}
+
+run_host() {
+	[[ -c /dev/zcrx ]] || log "warning: /dev/zcrx missing: the zcrx methods will be skipped"
+	need_gnuplot
+	[[ -x build/bench/receiver ]] || make -s bench-progs
+	mkdir -p build/bench-host
+	guest_log=build/bench-host/bench.out
+	log "running scripts/bench-guest.sh here (output in $guest_log)"
+	# shellcheck disable=SC2046 # bench_vars prints KEY=VALUE words
+	if ! as_root env $(bench_vars) sh scripts/bench-guest.sh | tee "$guest_log" |
+		{ grep --line-buffered -E '^(not ok|# bench:)' >&2 || true; }; then
+		guest_ok=0
+	fi
+	run_accel=host
+}
+
+# --- Aggregation --------------------------------------------------------------------
+
+# Lines of one kind from the log, with the guest's "# " prefix removed.
+lines_of() { sed -n "s/^\(# \)\{0,1\}$1 //p" "$guest_log" | tr -d '\r'; }
+
+aggregate() {
+	local hdr
+	mkdir -p "$out"
+	hdr=$(lines_of BENCHHDR | head -n 1)
+	[[ -n $hdr ]] || die "no BENCHHDR line in $guest_log: the benchmark did not start"
+	# Per run: the share of the host's CPUs other work used meanwhile, from
+	# the monitor (see monitor_guest); empty without one.
+	{
+		echo "$hdr,host_other_pct"
+		lines_of BENCHCSV | awk -F, -v mon="$guest_log.monitor" -v ncpu="$(nproc)" '
+		BEGIN {
+			while ((getline line < mon) > 0) {
+				split(line, f, " ")
+				nm++; t[nm] = f[1]; b[nm] = f[2]; q[nm] = f[3]; n[nm] = f[4]
+			}
+		}
+		{
+			pct = ""
+			# e: first sample after this run ended; s: one before it started.
+			for (e = 1; e <= nm && n[e] < NR; e++)
+				;
+			if (e <= nm && e > 1) {
+				for (s = e - 1; s > 1 && t[s] > t[e] - $7 - 1; s--)
+					;
+				if (t[e] > t[s]) {
+					o = (b[e] - b[s]) - (q[e] - q[s])
+					pct = sprintf("%.0f", 100 * (o < 0 ? 0 : o) / ((t[e] - t[s]) * ncpu))
+				}
+			}
+			print $0 "," pct
+		}'
+	} >"$out/runs.csv"
+	{ echo "run,memcpy_64MiB_MBps,memcpy_256KiB_MBps,verify_MBps"; lines_of BENCHMEM; } \
+		>"$out/memcpy.csv"
+	lines_of BENCHINFO >"$out/.info"
+	[[ $(wc -l <"$out/runs.csv") -gt 1 ]] || die "no BENCHCSV line in $guest_log"
+
+	awk -F, -v OFS=, -f - "$out/runs.csv" >"$out/results.csv" <<'EOF'
+function sort_n(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+}
+function put(key, m, v) {
+	val[key, m, ++cnt[key, m]] = v
+}
+function stat(key, m,   a, i, n, med) {
+	n = cnt[key, m]
+	if (!n)
+		return ",,"
+	for (i = 1; i <= n; i++)
+		a[i] = val[key, m, i]
+	sort_n(a, n)
+	med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	return sprintf("%.6g,%.6g,%.6g", med, a[1], a[n])
+}
+NR == 1 {
+	for (i = 1; i <= NF; i++)
+		col[$i] = i
+	nm = split("mbps guest_cpu guest_user guest_sys guest_irq guest_ticks rx_core rx_cpu syscalls copied_pct zerocopy_pct host_other", metric, " ")
+	next
+}
+{
+	key = $col["link"] SUBSEP $col["wsize"] SUBSEP $col["conns"] SUBSEP $col["method"]
+	if (!(key in seen)) {
+		seen[key] = 1
+		order[++nkeys] = key
+	}
+	if ($col["status"] != "ok") {
+		failed[key]++
+		next
+	}
+	gib = $col["bytes"] / 1073741824
+	if (gib <= 0) {
+		failed[key]++
+		next
+	}
+	cnt[key]++
+	put(key, "mbps", $col["mbps"])
+	put(key, "guest_cpu", $col["guest_cpu"] / gib)
+	put(key, "guest_user", $col["guest_user"] / gib)
+	put(key, "guest_sys", $col["guest_sys"] / gib)
+	put(key, "guest_irq", $col["guest_irq"] / gib)
+	put(key, "guest_ticks", $col["guest_ticks"] / gib)
+	put(key, "rx_core", $col["rx_core"] / gib)
+	put(key, "rx_cpu", $col["rx_cpu"] / gib)
+	put(key, "syscalls", $col["syscalls"] / gib)
+	put(key, "copied_pct", 100 * $col["copied"] / $col["bytes"])
+	put(key, "zerocopy_pct", 100 * $col["zerocopy"] / $col["bytes"])
+	if (("host_other_pct" in col) && $col["host_other_pct"] != "")
+		put(key, "host_other", $col["host_other_pct"])
+}
+END {
+	printf "link,wsize,conns,method,runs_ok,runs_failed"
+	split("mbps guest_cpu_s_per_gib guest_user_s_per_gib guest_sys_s_per_gib guest_irq_s_per_gib guest_ticks_s_per_gib rx_core_s_per_gib rx_cpu_s_per_gib syscalls_per_gib copied_pct zerocopy_pct host_other_pct", label, " ")
+	for (m = 1; m <= nm; m++)
+		printf ",%s_med,%s_min,%s_max", label[m], label[m], label[m]
+	printf "\n"
+	for (k = 1; k <= nkeys; k++) {
+		key = order[k]
+		split(key, f, SUBSEP)
+		printf "%s,%s,%s,%s,%d,%d", f[1], f[2], f[3], f[4], cnt[key], failed[key]
+		for (m = 1; m <= nm; m++)
+			printf ",%s", stat(key, metric[m])
+		printf "\n"
+	}
+}
+EOF
+	write_markdown
+	draw_chart
+}
+
+info_of() { sed -n "s/^$1=//p" "$out/.info" | head -n 1; }
+
+targets_table() {	# QUIET_PCT (-1: every pair)
+	awk -F, -v quiet="$1" -f - "$out/results.csv" "$out/runs.csv" <<'EOF'
+# Median of a space-separated list; sets lo and hi to its extremes.
+function med(list,   a, n, i, j, t) {
+	n = split(list, a, " ")
+	if (!n)
+		return ""
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+	lo = a[1]; hi = a[n]
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+# Median over the repetitions of num's figure (field of v) / den's, times
+# scale; with quiet >= 0 only pairs whose two runs saw at most quiet % of
+# the host busy with other work.  npair: pairs used.
+function paired(cell, num, den, field, scale,   r, list, x, a, busy) {
+	list = ""
+	npair = 0
+	for (r = 1; r <= maxrun; r++) {
+		if (!((cell, num, r) in v) || !((cell, den, r) in v))
+			continue
+		split(v[cell, num, r], x, " ")
+		a = x[field]
+		busy = x[4]
+		split(v[cell, den, r], x, " ")
+		if (quiet >= 0 && (busy == "" || x[4] == "" || busy + 0 > quiet || x[4] + 0 > quiet))
+			continue
+		if (x[field] > 0) {
+			list = list " " scale * a / x[field]
+			npair++
+		}
+	}
+	return med(list)
+}
+function mark(ok) { return ok ? "met" : "**missed**" }
+function show(m, d) {
+	return sprintf("%." d "f (%." d "f-%." d "f%s)", m, lo, hi, quiet >= 0 ? ", n=" npair : "")
+}
+FNR == 1 { for (i = 1; i <= NF; i++) { col[FILENAME, $i] = i; colname[$i] = 1 }; next }
+FILENAME ~ /results\.csv$/ {
+	cell = $1 SUBSEP $2 SUBSEP $3
+	if (!(cell in seen)) { seen[cell] = 1; cells[++nc] = cell }
+	m = $(col[FILENAME, "mbps_med"])
+	if ($4 != "splice" && $4 !~ /^zcrx/ && m != "" && m + 0 > best[cell] + 0) {
+		best[cell] = m; bestm[cell] = $4
+	}
+	next
+}
+$(col[FILENAME, "status"]) == "ok" {
+	cell = $1 SUBSEP $2 SUBSEP $3
+	r = $(col[FILENAME, "run"])
+	if (r > maxrun) maxrun = r
+	b = $(col[FILENAME, "bytes"])
+	# throughput, guest CPU per byte, syscalls per byte, host busy %
+	hb = ("host_other_pct" in colname) ? $(col[FILENAME, "host_other_pct"]) : ""
+	v[cell, $4, r] = $(col[FILENAME, "mbps"]) " " $(col[FILENAME, "guest_cpu"]) / b " " \
+		$(col[FILENAME, "syscalls"]) / b " " (hb == "" ? "" : hb)
+}
+END {
+	print "| link | write | conns | CPU vs recv | CPU vs uring | zcrx-poll MB/s vs best peer | zcrx-busy MB/s vs best peer | syscalls vs recv | zcrx-busy syscalls vs recv |"
+	print "| --- | --- | ---: | --- | --- | --- | --- | --- | --- |"
+	for (c = 1; c <= nc; c++) {
+		cell = cells[c]
+		split(cell, p, SUBSEP)
+		small = (p[2] == "4k")
+		lim = small ? 0.7 : 0.8
+		x = paired(cell, "zcrx-poll", "recv", 2, 1)
+		s1 = x == "" ? "-" : show(x, 2) " (<= " lim ") " mark(x <= lim)
+		x = paired(cell, "zcrx-poll", "uring", 2, 1)
+		s2 = x == "" ? "-" : show(x, 2) (small ? " (no target)" : " (<= 0.9) " mark(x <= 0.9))
+		s3 = "-"; s4 = "-"
+		if (bestm[cell] != "") {
+			x = paired(cell, "zcrx-poll", bestm[cell], 1, 1)
+			if (x != "") s3 = show(x, 2) " of " bestm[cell] " " mark(x >= 1)
+			x = paired(cell, "zcrx-busy", bestm[cell], 1, 1)
+			if (x != "") s4 = show(x, 2) " of " bestm[cell] " " mark(x >= 1)
+		}
+		x = paired(cell, "zcrx-poll", "recv", 3, 100)
+		s5 = x == "" ? "-" : show(x, 1) "% " mark(x < 1)
+		x = paired(cell, "zcrx-busy", "recv", 3, 100)
+		s6 = x == "" ? "-" : show(x, 1) "% " mark(x < 1)
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], p[3], s1, s2, s3, s4, s5, s6
+	}
+}
+EOF
+}
+
+quiet_matrix() {	# FIELD TITLE DECIMALS: medians of quiet runs, cell x method
+	awk -F, -v m="$1" -v title="$2" -v dec="$3" -v quiet="${BENCH_QUIET_PCT:-10}" '
+	function med(list,   a, n, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+		return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	{
+		cell = $1 " " $2 " " $3
+		if (!(cell in seen)) { seen[cell] = 1; cells[++nc] = cell }
+		if (!($4 in mseen)) { mseen[$4] = 1; meth[++nm] = $4 }
+		if ($col["status"] != "ok" || $col["host_other_pct"] == "" || $col["host_other_pct"] + 0 > quiet)
+			next
+		x = $col[m]
+		if (m == "guest_cpu")
+			x = x / ($col["bytes"] / 1073741824)
+		list[cell, $4] = list[cell, $4] " " x
+		n[cell, $4]++
+	}
+	END {
+		printf "\n%s, quiet runs:\n\n| link | write | conns |", title
+		for (j = 1; j <= nm; j++) printf " %s |", meth[j]
+		printf "\n| --- | --- | ---: |"
+		for (j = 1; j <= nm; j++) printf " ---: |"
+		printf "\n"
+		for (c = 1; c <= nc; c++) {
+			split(cells[c], p, " ")
+			printf "| %s | %s | %s |", p[1], p[2], p[3]
+			for (j = 1; j <= nm; j++) {
+				k = cells[c] SUBSEP meth[j]
+				printf " %s |", n[k] ? sprintf("%." dec "f (%d)", med(list[k]), n[k]) : "-"
+			}
+			printf "\n"
+		}
+	}' "$out/runs.csv"
+}
+
+write_markdown() {
+	local md=$out/results.md mem
+	mem=$(awk -F, 'NR > 1 { n++; a[n] = $2; b[n] = $3; c[n] = $4 }
+		function med(x, n,   i, j, t) {
+			for (i = 2; i <= n; i++)
+				for (j = i; j > 1 && x[j - 1] > x[j]; j--) { t = x[j]; x[j] = x[j - 1]; x[j - 1] = t }
+			return sprintf("%.0f (%.0f-%.0f)", (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2, x[1], x[n])
+		}
+		END { if (n) printf "%s|%s|%s", med(a, n), med(b, n), med(c, n) }' "$out/memcpy.csv")
+	{
+		echo "<!-- SPDX-License-Identifier: GPL-2.0 -->"
+		echo "# zcrx receive benchmark: results"
+		echo
+		echo "Generated by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); see"
+		echo "[docs/benchmarks.md](../../docs/benchmarks.md) for the method and the reading."
+		echo
+		echo "* kernel: $(info_of kernel) (${run_accel:-?}), $(info_of cpus) CPUs ($(info_of cpu_model)), $(( $(info_of mem_kib) / 1024 )) MiB"
+		echo "* host: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+		echo "* runs per cell: $(info_of runs); MiB per run: $(info_of mib_per_run) ($(info_of mib_per_run_4k) at 4 KiB writes), split over the connections"
+		echo "* receiver on CPU $(info_of rx_cpu), sender on CPU $(info_of tx_cpu); lo MTU $(info_of lo_mtu), veth MTU $(info_of veth_mtu)"
+		if [[ $mode == aggregate ]]; then
+			echo "* time of the matrix itself: $(info_of seconds) s"
+		else
+			echo "* time of the matrix itself: $(info_of seconds) s; of scripts/bench.sh: $((SECONDS - started)) s"
+		fi
+		[[ -z ${host_other:-} ]] || echo "* CPU used by other work on the host during the guest run: $host_other"
+		echo
+		if [[ -n $mem ]]; then
+			echo "Single-thread bandwidth on the receiver's CPU, MB/s, median (min-max):"
+			echo "memcpy 64 MiB -> 64 MiB **${mem%%|*}**; memcpy 256 KiB (in cache)"
+			mem=${mem#*|}
+			echo "${mem%%|*}; the check every receiver makes (one byte per 64-byte line)"
+			echo "${mem#*|}."
+			echo
+		fi
+		echo "## Summary (medians)"
+		for metric in "mbps:MB/s:0" "guest_cpu_s_per_gib:whole-guest CPU s/GiB:2" \
+			"rx_cpu_s_per_gib:receiving process CPU s/GiB:2" "syscalls_per_gib:receive-loop syscalls/GiB:0"; do
+			awk -F, -v m="${metric%%:*}" -v title="$(cut -d: -f2 <<<"$metric")" \
+				-v dec="${metric##*:}" -f - "$out/results.csv" <<'EOF2'
+NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+{
+	cell = $1 " " $2 " " $3
+	if (!(cell in seen)) { seen[cell] = 1; cells[++nc] = cell }
+	if (!($4 in mseen)) { mseen[$4] = 1; meth[++nm] = $4 }
+	v[cell, $4] = $(col[m "_med"])
+}
+END {
+	printf "\n%s:\n\n| link | write | conns |", title
+	for (j = 1; j <= nm; j++) printf " %s |", meth[j]
+	printf "\n| --- | --- | ---: |"
+	for (j = 1; j <= nm; j++) printf " ---: |"
+	printf "\n"
+	for (c = 1; c <= nc; c++) {
+		split(cells[c], p, " ")
+		printf "| %s | %s | %s |", p[1], p[2], p[3]
+		for (j = 1; j <= nm; j++) {
+			x = v[cells[c], meth[j]]
+			printf " %s |", x == "" ? "-" : sprintf("%." dec "f", x)
+		}
+		printf "\n"
+	}
+}
+EOF2
+		done
+		if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "host_other_pct") c = i; next }
+			c && $c != "" { found = 1 } END { exit !found }' "$out/runs.csv"; then
+			echo
+			echo "Medians over the quiet runs only (other work used at most"
+			echo "${BENCH_QUIET_PCT:-10}% of the host's CPUs during the run), with their number:"
+			for metric in "mbps:MB/s:0" "guest_cpu:whole-guest CPU s/GiB:2"; do
+				quiet_matrix "${metric%%:*}" "$(cut -d: -f2 <<<"$metric")" "${metric##*:}"
+			done
+		fi
+		echo
+		echo "## All figures"
+		echo
+		echo "Every figure: median over the runs, (min-max). CPU and system calls are"
+		echo "per GiB received. *guest CPU*: all CPUs of the machine (user + system +"
+		echo "irq/softirq, /proc/stat); *rx CPU*: the receiving process (getrusage);"
+		echo "*syscalls*: counted by the receiver in its receive loop. *vs recv*: guest"
+		echo "CPU/GiB divided by recv()'s in the same cell. *zero-copy*: share of bytes"
+		echo "mapped (tcpzc) or placed in pool pages (zcrx) instead of copied. *host busy*:"
+		echo "share of the host's CPUs that other work (other QEMU guests) used during"
+		echo "the runs, median; the guest's figures degrade with it."
+		awk -F, -f - "$out/results.csv" <<'EOF'
+function f(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
+function r(i, d) { return $i == "" ? "-" : f($i, d) " (" f($(i + 1), d) "-" f($(i + 2), d) ")" }
+NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+{
+	cell = $1 " " $3
+	if (!(cell in seen)) { seen[cell] = 1; cells[++nc] = cell }
+	key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+	line[key] = $0
+	if ($4 == "recv") base[$1 SUBSEP $2 SUBSEP $3] = $(col["guest_cpu_s_per_gib_med"])
+	rows[cell] = rows[cell] key "\n"
+}
+END {
+	for (c = 1; c <= nc; c++) {
+		split(cells[c], p, " ")
+		printf "\n### %s, %d connection%s\n\n", p[1] == "lo" ? "loopback" : p[1], p[2], p[2] == 1 ? "" : "s"
+		print "| write | method | MB/s | guest CPU s/GiB | rx CPU s/GiB | syscalls/GiB | zero-copy | vs recv | runs | host busy |"
+		print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		n = split(rows[cells[c]], keys, "\n")
+		for (k = 1; k < n; k++) {
+			$0 = line[keys[k]]
+			b = base[$1 SUBSEP $2 SUBSEP $3]
+			ratio = (b > 0 && $(col["guest_cpu_s_per_gib_med"]) != "") ? sprintf("%.2f", $(col["guest_cpu_s_per_gib_med"]) / b) : "-"
+			zc = $(col["zerocopy_pct_med"]) == "" ? "-" : sprintf("%.0f%%", $(col["zerocopy_pct_med"]))
+			if ($4 == "splice") zc = "n/a"
+			hb = $(col["host_other_pct_med"]) == "" ? "-" : sprintf("%.0f%%", $(col["host_other_pct_med"]))
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s%s | %s |\n", $2, $4,
+				r(col["mbps_med"], 0), r(col["guest_cpu_s_per_gib_med"], 2),
+				r(col["rx_cpu_s_per_gib_med"], 2), r(col["syscalls_per_gib_med"], 0),
+				zc, ratio, $5, ($6 > 0 ? " (" $6 " failed)" : ""), hb
+		}
+	}
+}
+EOF
+		echo
+		echo "## The issue's targets for zcrx (copy mode)"
+		echo
+		echo "Ratios are paired: taken between runs of the same repetition (the methods of"
+		echo "one cell run back to back, so they share the host's load of the moment),"
+		echo "then the median over the repetitions, (min-max). *CPU*: whole-guest"
+		echo "CPU/GiB of zcrx-poll divided by recv()'s (target <= 0.8 at >= 64 KiB"
+		echo "writes, <= 0.7 at 4 KiB) and by io_uring multishot's (target <= 0.9 at"
+		echo ">= 64 KiB). *MB/s*: zcrx-poll and zcrx-busy divided by the best other"
+		echo "method of the cell (best median throughput among those whose data the"
+		echo "process checks: splice to /dev/null never reads its bytes and is left"
+		echo "out); target >= 1. *syscalls*: zcrx-poll's (and zcrx-busy's) receive-loop"
+		echo "system calls per GiB divided by recv()'s (target < 1%)."
+		echo
+		targets_table -1
+		if awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "host_other_pct") c = i; next }
+			c && $c != "" { found = 1 } END { exit !found }' "$out/runs.csv"; then
+			echo
+			echo "The same, from the pairs of runs during which other work used at most"
+			echo "${BENCH_QUIET_PCT:-10}% of the host's CPUs (n: pairs, of the repetitions):"
+			echo
+			targets_table "${BENCH_QUIET_PCT:-10}"
+		fi
+	} >"$md"
+}
+
+# Two rows (throughput, whole-guest CPU per GiB) by four columns (link x
+# connections); in each panel the write sizes are the groups and the
+# methods the bars, with min-max error bars.
+draw_chart() {
+	local dat=$out/.chart gp=$out/.chart.gp methods cols panel row title ylabel i
+	command -v gnuplot >/dev/null || { log "no gnuplot: no chart"; return 0; }
+	mkdir -p "$dat"
+	methods=$(awk -F, 'NR > 1 && !s[$4]++ { printf "%s ", $4 }' "$out/results.csv")
+	cols=$(awk -F, 'NR > 1 && !s[$1 " " $3]++ { printf "%s:%s ", $1, $3 }' "$out/results.csv")
+	for panel in $cols; do
+		for row in mbps guest_cpu_s_per_gib; do
+			awk -F, -v link="${panel%:*}" -v conns="${panel#*:}" -v metric="$row" -v methods="$methods" '
+			NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+			$1 == link && $3 == conns {
+				if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 }
+				v[$2, $4] = $(col[metric "_med"]) " " $(col[metric "_min"]) " " $(col[metric "_max"])
+			}
+			END {
+				nm = split(methods, m, " ")
+				for (s = 1; s <= ns; s++) {
+					printf "%s", sizes[s]
+					for (i = 1; i <= nm; i++) {
+						x = v[sizes[s], m[i]]
+						if (x == "" || x ~ /^ /) x = "NaN NaN NaN"
+						printf " %s", x
+					}
+					printf "\n"
+				}
+			}' "$out/results.csv" >"$dat/${panel/:/-}-$row.dat"
+		done
+	done
+	{
+		echo "set terminal pngcairo size 1800,1000 font 'DejaVu Sans,10'"
+		echo "set output '$out/chart.png'"
+		echo "set multiplot layout 2,$(wc -w <<<"$cols") title 'zcrx receive benchmark: $(info_of kernel), ${run_accel:-?}, median of $(info_of runs) runs, bars min-max' font ',13'"
+		echo "set style data histogram"
+		echo "set style histogram errorbars gap 1 lw 1"
+		echo "set style fill solid 0.8 border -1"
+		echo "set boxwidth 0.9"
+		echo "set grid ytics"
+		echo "set yrange [0:*]"
+		echo "set offsets 0, 0, graph 0.22, 0"
+		echo "set key top left horizontal maxrows 2 width -1 font ',8' samplen 1"
+		echo "set xlabel 'sender write size'"
+		for row in mbps guest_cpu_s_per_gib; do
+			for panel in $cols; do
+				if [[ $row == mbps ]]; then ylabel="MB/s (higher is better)"; else ylabel="guest CPU s/GiB (lower is better)"; fi
+				title="${panel%:*}, ${panel#*:} conn"
+				echo "set title '$title'"
+				echo "set ylabel '$ylabel'"
+				printf "plot "
+				i=0
+				for m in $methods; do
+					[[ $i -gt 0 ]] && printf ", "
+					printf "'%s' using %d:%d:%d%s title '%s'" "$dat/${panel/:/-}-$row.dat" \
+						$((2 + 3 * i)) $((3 + 3 * i)) $((4 + 3 * i)) \
+						"$([[ $i -eq 0 ]] && echo ':xtic(1)')" "$m"
+					i=$((i + 1))
+				done
+				echo
+			done
+		done
+		echo "unset multiplot"
+	} >"$gp"
+	gnuplot "$gp" 2>"$out/.chart.err" || { cat "$out/.chart.err" >&2; log "gnuplot failed"; }
+	rm -rf "$dat" "$gp" "$out/.chart.err"
+}
+
+# --- Main ------------------------------------------------------------------------------
+guest_ok=1
+run_accel=
+host_other=
+mode=guest
+case ${1:-} in
+"")
+	run_guest ;;
+--host)
+	mode=host
+	run_host ;;
+--aggregate)
+	mode=aggregate
+	[[ -r ${2:-} ]] || die "usage: $0 --aggregate LOG"
+	guest_log=$2
+	run_accel=$(cat "$guest_log.accel" 2>/dev/null || echo "${ACCEL:-accel unknown}")
+	;;
+*)
+	die "usage: $0 [--host | --aggregate LOG]" ;;
+esac
+
+aggregate
+rm -f "$out/.info"
+log "results in $out/: runs.csv results.csv memcpy.csv results.md chart.png"
+log "took $((SECONDS - started)) s"
+nfail=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "status") c = i; next }
+	$c != "ok"' "$out/runs.csv" | wc -l)
+if [[ $guest_ok != 1 || $nfail -ne 0 ]]; then
+	log "FAILED: $nfail failed runs (see $out/runs.csv and the log)"
+	exit 1
+fi
