@@ -129,9 +129,6 @@ static inline void close_fds_except(int keep)
 static inline pid_t spawn_writer(int fd, uint64_t seed, uint64_t total,
 				 size_t wsize, int close_how)
 {
-	uint64_t pos;
-	uint8_t *buf;
-	size_t n;
 	pid_t pid;
 
 	fflush(stdout);
@@ -141,18 +138,7 @@ static inline pid_t spawn_writer(int fd, uint64_t seed, uint64_t total,
 		return pid;
 	unmap_zcrx_all();
 	close_fds_except(fd);
-	buf = malloc(wsize);
-	if (!buf)
-		_exit(3);
-	for (pos = 0; pos < total; pos += n) {
-		n = total - pos < wsize ? total - pos : wsize;
-		pattern_fill(seed, pos, buf, n);
-		if (write_all(fd, buf, n))
-			_exit(2);
-	}
-	if (close_how == SHUT_WR)
-		shutdown(fd, SHUT_WR);
-	_exit(0);
+	sender_child(fd, seed, total, wsize, close_how);
 }
 
 static inline void kill_reap(pid_t pid, int *status)

@@ -179,18 +179,16 @@ static inline int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Fork a child that sends total bytes of pattern seed in chunks of wsize. */
-static inline pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
-				 size_t wsize, int close_how)
+/* In a child: send total bytes of pattern seed in wsize writes, then exit. */
+static inline void __attribute__((noreturn))
+sender_child(int fd, uint64_t seed, uint64_t total, size_t wsize, int close_how)
 {
-	pid_t pid = fork();
-	uint8_t *buf;
+	uint8_t *buf = malloc(wsize);
 	uint64_t pos;
 	size_t n;
 
-	if (pid)
-		return pid;
-	buf = malloc(wsize);
+	if (!buf)
+		_exit(3);
 	for (pos = 0; pos < total; pos += n) {
 		n = total - pos < wsize ? total - pos : wsize;
 		pattern_fill(seed, pos, buf, n);
@@ -200,6 +198,17 @@ static inline pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
 	if (close_how == SHUT_WR)
 		shutdown(fd, SHUT_WR);
 	_exit(0);
+}
+
+/* Fork a child that sends total bytes of pattern seed in chunks of wsize. */
+static inline pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
+				 size_t wsize, int close_how)
+{
+	pid_t pid = fork();
+
+	if (!pid)
+		sender_child(fd, seed, total, wsize, close_how);
+	return pid;
 }
 
 #endif /* ZCRX_TESTS_UTIL_H */
