@@ -771,28 +771,6 @@ static void test_urgent(void)
 
 /* ---- 5. Pool teardown while zero-copy pages sit in skbs ---- */
 
-/* vmsplice() len pool bytes at p into a pipe, splice() them into fd. */
-static size_t splice_out(const void *p, size_t len, int fd)
-{
-	struct iovec iov = { (void *)p, len };
-	size_t sent = 0;
-	ssize_t r, s;
-	int pp[2];
-
-	if (pipe(pp))
-		return 0;
-	r = vmsplice(pp[1], &iov, 1, 0);
-	while (r > 0 && sent < (size_t)r) {
-		s = splice(pp[0], NULL, fd, NULL, r - sent, 0);
-		if (s <= 0)
-			break;
-		sent += s;
-	}
-	close(pp[0]);
-	close(pp[1]);
-	return sent;
-}
-
 /* Receive exactly len bytes of stream tag 0 into held[] (nothing returned). */
 static unsigned int collect(struct zcrx *z, uint64_t seed, size_t len,
 			    struct held *h, unsigned int max, int *bad)

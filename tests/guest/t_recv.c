@@ -508,41 +508,6 @@ static void test_poll(void)
 	zcrx_exit(&z);
 }
 
-/* Account one payload completion of rc, as rx_run() does. */
-static void rx_account(struct rx_conn *rc, const struct zcrxdev_cqe *cqe)
-{
-	if (!rc->bad_at && pattern_check(rc->seed, rc->bytes, zcrx_cqe_data(&z, cqe),
-					 cqe->len) != cqe->len)
-		rc->bad_at = rc->bytes + 1;
-	rc->bytes += cqe->len;
-	if (cqe->flags & ZCRXDEV_CQE_ZEROCOPY)
-		rc->zerocopy += cqe->len;
-	else
-		rc->copied += cqe->len;
-}
-
-/* vmsplice() the completion's bytes into a pipe, splice() them into fd. */
-static size_t splice_out(const struct zcrxdev_cqe *cqe, int fd)
-{
-	struct iovec iov = { (void *)zcrx_cqe_data(&z, cqe), cqe->len };
-	size_t sent = 0;
-	ssize_t r, s;
-	int pp[2];
-
-	if (pipe(pp))
-		return 0;
-	r = vmsplice(pp[1], &iov, 1, 0);
-	while (r > 0 && sent < (size_t)r) {
-		s = splice(pp[0], NULL, fd, NULL, r - sent, 0);
-		if (s <= 0)
-			break;
-		sent += s;
-	}
-	close(pp[0]);
-	close(pp[1]);
-	return sent;
-}
-
 /*
  * Pool pages reach a socket by reference: vmsplice() from the pool mapping
  * into a pipe, splice() into a TCP socket whose peer is attached to the
@@ -582,9 +547,9 @@ static void test_zerocopy_splice(void)
 				c[cqe->tag & 1].eof = 1;
 				continue;
 			}
-			rx_account(&c[cqe->tag & 1], cqe);
+			rx_account(&z, &c[cqe->tag & 1], cqe);
 			if (cqe->tag == 0) {
-				sent += splice_out(cqe, b_cli);
+				sent += splice_out(zcrx_cqe_data(&z, cqe), cqe->len, b_cli);
 				if (nheld < 512) {
 					held[nheld++] = cqe->off;
 					continue;

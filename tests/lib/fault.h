@@ -188,17 +188,7 @@ static inline unsigned int rx_step(struct zcrx *z, struct rx_conn *c,
 			rc->error = cqe->flags & ZCRXDEV_CQE_ERROR ? cqe->error : 0;
 			continue;
 		}
-		if (!rc->bad_at) {
-			size_t k = pattern_check(rc->seed, rc->bytes,
-						 zcrx_cqe_data(z, cqe), cqe->len);
-			if (k != cqe->len)
-				rc->bad_at = rc->bytes + k + 1;
-		}
-		rc->bytes += cqe->len;
-		if (cqe->flags & ZCRXDEV_CQE_ZEROCOPY)
-			rc->zerocopy += cqe->len;
-		else
-			rc->copied += cqe->len;
+		rx_account(z, rc, cqe);
 		zcrx_return_cqe(z, cqe);
 	}
 	zcrx_cq_advance(z, got);

@@ -27,6 +27,24 @@ struct rx_opts {
 	void		(*on_sent)(const struct zcrxdev_cqe *cqe);	/* SENT notices */
 };
 
+/* Check and count one payload completion of rc against its pattern. */
+static inline void rx_account(const struct zcrx *z, struct rx_conn *rc,
+			      const struct zcrxdev_cqe *cqe)
+{
+	if (!rc->bad_at) {
+		size_t k = pattern_check(rc->seed, rc->bytes, zcrx_cqe_data(z, cqe),
+					 cqe->len);
+
+		if (k != cqe->len)
+			rc->bad_at = rc->bytes + k + 1;
+	}
+	rc->bytes += cqe->len;
+	if (cqe->flags & ZCRXDEV_CQE_ZEROCOPY)
+		rc->zerocopy += cqe->len;
+	else
+		rc->copied += cqe->len;
+}
+
 /* Receive until every connection has ended; returns 0 or -ETIME. */
 static inline int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
 			 const struct rx_opts *o)
@@ -70,17 +88,7 @@ static inline int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
 					left--;
 				continue;
 			}
-			if (!rc->bad_at) {
-				size_t k = pattern_check(rc->seed, rc->bytes,
-							 zcrx_cqe_data(z, cqe), cqe->len);
-				if (k != cqe->len)
-					rc->bad_at = rc->bytes + k + 1;
-			}
-			rc->bytes += cqe->len;
-			if (cqe->flags & ZCRXDEV_CQE_ZEROCOPY)
-				rc->zerocopy += cqe->len;
-			else
-				rc->copied += cqe->len;
+			rx_account(z, rc, cqe);
 			if (zcrx_return_cqe(z, cqe))
 				return -ENOSPC;
 		}

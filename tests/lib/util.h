@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -209,6 +210,31 @@ static inline pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
 	if (!pid)
 		sender_child(fd, seed, total, wsize, close_how);
 	return pid;
+}
+
+/*
+ * vmsplice() len bytes at p (pool memory) into a pipe and splice() them
+ * into fd: the pages reach the socket by reference.  Returns bytes sent.
+ */
+static inline size_t splice_out(const void *p, size_t len, int fd)
+{
+	struct iovec iov = { (void *)p, len };
+	size_t sent = 0;
+	ssize_t r, n;
+	int pp[2];
+
+	if (pipe(pp))
+		return 0;
+	r = vmsplice(pp[1], &iov, 1, 0);
+	while (r > 0 && sent < (size_t)r) {
+		n = splice(pp[0], NULL, fd, NULL, r - sent, 0);
+		if (n <= 0)
+			break;
+		sent += n;
+	}
+	close(pp[0]);
+	close(pp[1]);
+	return sent;
 }
 
 #endif /* ZCRX_TESTS_UTIL_H */
