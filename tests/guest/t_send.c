@@ -262,23 +262,6 @@ static void *read_all(void *arg)
 	return NULL;
 }
 
-/* Read or write a sysctl holding one integer; returns the old value or -1. */
-static int sysctl_int(const char *path, int val)
-{
-	char buf[32];
-	int old = -1;
-	FILE *f = fopen(path, "r+");
-
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f))
-		old = atoi(buf);
-	rewind(f);
-	fprintf(f, "%d\n", val);
-	fclose(f);
-	return old;
-}
-
 /*
  * Rewrite and resend the same few buffers as fast as SENT completions
  * allow: a buffer is rewritten only after its SENT, and the reader must

@@ -237,4 +237,21 @@ static inline size_t splice_out(const void *p, size_t len, int fd)
 	return sent;
 }
 
+/* Read or write a sysctl holding one integer; returns the old value or -1. */
+static inline int sysctl_int(const char *path, int val)
+{
+	char buf[32];
+	int old = -1;
+	FILE *f = fopen(path, "r+");
+
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f))
+		old = atoi(buf);
+	rewind(f);
+	fprintf(f, "%d\n", val);
+	fclose(f);
+	return old;
+}
+
 #endif /* ZCRX_TESTS_UTIL_H */
