@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -34,7 +35,8 @@ static void *zcrx_map(int fd, const struct zcrxdev_region *r, int prot)
 static void zcrx_unmap_all(struct zcrx *z)
 {
 	if (z->pool)
-		munmap(z->pool, z->pool_size);
+		munmap(z->pool, z->pool_size +
+		       (size_t)z->win_pages * (size_t)sysconf(_SC_PAGESIZE));
 	if (z->cq.map)
 		munmap(z->cq.map, z->cq.map_size);
 	if (z->rq.map)
@@ -44,17 +46,53 @@ static void zcrx_unmap_all(struct zcrx *z)
 	z->rq.map = NULL;
 }
 
+/*
+ * Pool and window in one stretch of address space, so that every
+ * completion's bytes are at pool + off: reserve it, then map both into it.
+ */
+static int zcrx_map_pool(struct zcrx *z, const struct zcrxdev_setup *s)
+{
+	int prot = (s->flags & ZCRXDEV_SETUP_WRITABLE) ?
+		   PROT_READ | PROT_WRITE : PROT_READ;
+	unsigned char *base;
+	void *p;
+
+	if (!s->win.size) {
+		p = zcrx_map(z->fd, &s->pool, prot);
+		if (p == MAP_FAILED)
+			return -errno;
+		z->pool = p;
+		z->pool_size = s->pool.size;
+		return 0;
+	}
+	p = mmap(NULL, s->pool.size + s->win.size, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	base = p;
+	z->pool = base;
+	z->pool_size = s->pool.size;
+	z->win_pages = s->win_pages;
+	p = mmap(base, s->pool.size, prot, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+		 z->fd, (off_t)s->pool.offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	p = mmap(base + s->pool.size, s->win.size, PROT_READ,
+		 MAP_SHARED | MAP_FIXED, z->fd, (off_t)s->win.offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
 static int zcrx_map_all(struct zcrx *z, const struct zcrxdev_setup *s)
 {
 	unsigned char *cq, *rq;
 	void *p;
+	int ret;
 
-	p = zcrx_map(z->fd, &s->pool, (s->flags & ZCRXDEV_SETUP_WRITABLE) ?
-		     PROT_READ | PROT_WRITE : PROT_READ);
-	if (p == MAP_FAILED)
-		return -errno;
-	z->pool = p;
-	z->pool_size = s->pool.size;
+	ret = zcrx_map_pool(z, s);
+	if (ret)
+		return ret;
 
 	p = zcrx_map(z->fd, &s->cq, PROT_READ | PROT_WRITE);
 	if (p == MAP_FAILED)
@@ -108,6 +146,7 @@ int zcrx_init(struct zcrx *z, const struct zcrx_params *p)
 	s.nr_bufs = p->nr_bufs;
 	s.cq_entries = p->cq_entries;
 	s.rq_entries = p->rq_entries;
+	s.win_pages = p->win_pages;
 	ret = zcrx_ioctl(z->fd, ZCRXDEV_IOC_SETUP, &s);
 	if (ret < 0)
 		goto err_close;
@@ -194,6 +233,35 @@ int zcrx_wake(struct zcrx *z)
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_WAKE, NULL);
 }
 
+int zcrx_recv(struct zcrx *z)
+{
+	int ret;
+
+	/* [RQ-1]: returns queued so far are visible before the call. */
+	zcrx_store_release(z->rq.ktail, z->rq.tail);
+	/* The call also does what a wake does. */
+	z->rq.woken_tail = z->rq.tail;
+	z->rq.woken_cq_head = *z->cq.khead;
+	z->win_returned = 0;
+	ret = zcrx_ioctl(z->fd, ZCRXDEV_IOC_RECV, &(struct zcrxdev_recv){ 0 });
+	return ret;
+}
+
+/*
+ * MAP pools: RECV when the kernel has bytes for it, or to unmap window
+ * pages returned since the last one (before sleeping: a peer may wait for
+ * them, when they are its pool's pages).
+ */
+static int zcrx_recv_if_useful(struct zcrx *z)
+{
+	if (!(z->flags & ZCRXDEV_SETUP_MAP))
+		return 0;
+	zcrx_smp_mb();
+	if (!zcrx_data_ready(z) && !z->win_returned && !__zcrx_wake_useful(z))
+		return 0;
+	return zcrx_recv(z);
+}
+
 int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 {
 	int ret;
@@ -211,28 +279,40 @@ int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 int zcrx_wait(struct zcrx *z, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = z->fd, .events = POLLIN };
-	unsigned int ready;
+	bool map = z->flags & ZCRXDEV_SETUP_MAP;
 	int ret;
 
 	if (z->fd < 0)		/* exited or never set up: nothing will come */
 		return -EBADF;
-	ready = zcrx_cq_ready(z);
-	if (ready)
-		return (int)ready;
-	/* A stalled kernel only resumes on a wake: never sleep on it. */
-	zcrx_smp_mb();
-	if (__zcrx_wake_useful(z)) {
-		ret = zcrx_wake(z);
+	for (;;) {
+		if (zcrx_cq_ready(z))
+			return (int)zcrx_cq_ready(z);
+		if (map) {
+			/* Bytes wait in the sockets until we ask for them. */
+			ret = zcrx_recv_if_useful(z);
+			if (ret < 0)
+				return ret;
+			if (zcrx_cq_ready(z))
+				return (int)zcrx_cq_ready(z);
+		} else {
+			/* A stalled kernel only resumes on a wake: never sleep on it. */
+			zcrx_smp_mb();
+			if (__zcrx_wake_useful(z)) {
+				ret = zcrx_wake(z);
+				if (ret < 0)
+					return ret;
+			}
+		}
+		ret = poll(&pfd, 1, timeout_ms);
 		if (ret < 0)
-			return ret;
+			return -errno;
+		if (pfd.revents & (POLLERR | POLLNVAL))
+			return -EBADF;
+		/* MAP: POLLIN may mean "sockets ready": go round to RECV. */
+		if (!ret || !map) {
+			unsigned int ready = zcrx_cq_ready(z);
+
+			return ready ? (int)ready : -ETIME;
+		}
 	}
-	ret = poll(&pfd, 1, timeout_ms);
-	if (ret < 0)
-		return -errno;
-	ready = zcrx_cq_ready(z);
-	if (ready)
-		return (int)ready;
-	if (pfd.revents & (POLLERR | POLLNVAL))
-		return -EBADF;
-	return -ETIME;
 }

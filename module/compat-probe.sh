@@ -25,3 +25,5 @@ have ZCRX_HAVE_INLINE_FOLIO_MAPCOUNT include/linux/mm.h 'static inline int folio
 # 6.1 defines MSG_SPLICE_PAGES (a stable backport) but its TCP ignores it
 # and copies.
 have ZCRX_HAVE_KERNEL_SENDPAGE include/linux/net.h 'int kernel_sendpage\('
+# zap_page_range() (exported) up to 6.2; zap_page_range_single() after.
+have ZCRX_HAVE_ZAP_PAGE_RANGE include/linux/mm.h 'void zap_page_range\('

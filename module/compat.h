@@ -41,6 +41,21 @@ static inline int zcrx_page_mapcount(struct page *page)
 }
 
 /*
+ * Unmap [addr, addr + size) of a VMA: one mmu_gather, so one TLB flush.
+ * Up to 6.2 that is zap_page_range(); zap_page_range_single() was not
+ * exported then.
+ */
+static inline void zcrx_zap_range(struct vm_area_struct *vma,
+				  unsigned long addr, unsigned long size)
+{
+#ifdef ZCRX_HAVE_ZAP_PAGE_RANGE
+	zap_page_range(vma, addr, size);
+#else
+	zap_page_range_single(vma, addr, size, NULL);
+#endif
+}
+
+/*
  * Queue len bytes of the pool (pages[] laid out at PAGE_SIZE steps, starting
  * at byte off) on a stream socket by page reference, honouring O_NONBLOCK
  * of its file.  Returns the bytes queued, or -errno if none were.

@@ -76,7 +76,6 @@ static long zcrx_ioctl_setup(struct zcrx_ctx *ctx, void __user *arg)
 		ret = PTR_ERR(pool);
 		goto out_unlock;
 	}
-	s.resv2 = 0;
 	memset(s.resv3, 0, sizeof(s.resv3));
 	if (copy_to_user(arg, &s, sizeof(s))) {
 		zcrx_pool_shutdown(pool);
@@ -111,6 +110,7 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct zcrxdev_detach d;
 	struct zcrxdev_claim c;
 	struct zcrxdev_send sd;
+	struct zcrxdev_recv r;
 	struct zcrx_pool *pool;
 
 	if (cmd == ZCRXDEV_IOC_SETUP)
@@ -123,6 +123,7 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case ZCRXDEV_IOC_STATS:
 	case ZCRXDEV_IOC_CLAIM:
 	case ZCRXDEV_IOC_SEND:
+	case ZCRXDEV_IOC_RECV:
 		break;
 	default:
 		return -ENOTTY;
@@ -153,6 +154,10 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		if (copy_from_user(&sd, uarg, sizeof(sd)))
 			return -EFAULT;
 		return zcrx_pool_send(pool, &sd);
+	case ZCRXDEV_IOC_RECV:
+		if (copy_from_user(&r, uarg, sizeof(r)))
+			return -EFAULT;
+		return zcrx_pool_recv(pool, &r);
 	default: /* ZCRXDEV_IOC_STATS */
 		return zcrx_ioctl_stats(pool, uarg);
 	}

@@ -177,10 +177,18 @@ err_free:
 	return -ENOMEM;
 }
 
-/* Has the page a reference besides the pool's and its page tables'? */
-bool zcrx_page_busy(struct page *page)
+/*
+ * Has the page a reference besides the pool's and the pool mappings'?  An
+ * skb holds a reference without a mapping.  A mapping that is not one of
+ * ours (another pool's window, TCP_ZEROCOPY_RECEIVE of a local peer) holds
+ * both, which only the count of our own VMAs tells apart.
+ */
+bool zcrx_page_busy(struct zcrx_pool *pool, struct page *page)
 {
-	return page_ref_count(page) != 1 + zcrx_page_mapcount(page);
+	int maps = zcrx_page_mapcount(page);
+
+	return page_ref_count(page) != 1 + maps ||
+	       maps > atomic_read(&pool->map_vmas);
 }
 
 static bool zcrx_buf_busy(struct zcrx_pool *pool, u32 buf)
@@ -189,7 +197,7 @@ static bool zcrx_buf_busy(struct zcrx_pool *pool, u32 buf)
 	u32 i;
 
 	for (i = 0; i < pool->buf_pages; i++)
-		if (zcrx_page_busy(p[i]))
+		if (zcrx_page_busy(pool, p[i]))
 			return true;
 	return false;
 }
@@ -200,7 +208,10 @@ static int zcrx_setup_check(const struct zcrxdev_setup *s)
 {
 	u32 i;
 
-	if ((s->flags & ~ZCRXDEV_SETUP_FLAGS) || s->resv0)
+	if (s->flags & ~ZCRXDEV_SETUP_FLAGS)
+		return -EINVAL;
+	if (s->win_pages && (!(s->flags & ZCRX_SETUP_MAP_ANY) ||
+			     s->win_pages > ZCRXDEV_WIN_PAGES_MAX))
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(s->resv1); i++)
 		if (s->resv1[i])
@@ -222,6 +233,7 @@ static void zcrx_pool_free(struct zcrx_pool *pool)
 		zcrx_free_pages(pool, pool->nr_pages);
 	zcrx_ring_free(&pool->cq);
 	zcrx_ring_free(&pool->rq);
+	zcrx_win_free(pool);
 	kvfree(pool->pages);
 	kvfree(pool->bufs);
 	kvfree(pool->free_stack);
@@ -267,6 +279,8 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	spin_lock_init(&pool->lock);
 	INIT_LIST_HEAD(&pool->socks);
 	INIT_LIST_HEAD(&pool->stalled);
+	INIT_LIST_HEAD(&pool->ready);
+	mutex_init(&pool->win.lock);
 	init_waitqueue_head(&pool->cq_wait);
 	init_waitqueue_head(&pool->detach_wait);
 	INIT_LIST_HEAD(&pool->inflight);
@@ -275,6 +289,9 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	/* Ids start at 1 so that an untagged page (private 0) never matches. */
 	pool->id = atomic_inc_return(&zcrx_pool_ids) ?: atomic_inc_return(&zcrx_pool_ids);
 	pool->node = numa_node_id();
+	/* MAP_ALWAYS is MAP with every run mapped. */
+	if (s->flags & ZCRXDEV_SETUP_MAP_ALWAYS)
+		s->flags |= ZCRXDEV_SETUP_MAP;
 	pool->flags = s->flags;
 	pool->buf_size = s->buf_size;
 	pool->buf_shift = ilog2(s->buf_size);
@@ -287,8 +304,14 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	s->cq_entries = zcrx_ring_size(s->cq_entries,
 				       min_t(u64, 2ULL * s->nr_bufs, U32_MAX));
 	s->rq_entries = zcrx_ring_size(s->rq_entries, s->cq_entries);
-	/* Pool pages count against RLIMIT_MEMLOCK; ring pages go to memcg. */
-	ret = zcrx_account_mem(pool, pool->nr_pages);
+	ret = zcrx_win_init(pool, s);
+	if (ret)
+		goto err_free;
+	/*
+	 * Pool pages, and the network pages the window can hold, count
+	 * against RLIMIT_MEMLOCK; ring pages go to memcg.
+	 */
+	ret = zcrx_account_mem(pool, pool->nr_pages + pool->win.nr_slots);
 	if (ret)
 		goto err_free;
 
@@ -333,7 +356,7 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	s->rq.size = pool->rq.size;
 	zcrx_ring_offsets(&s->cq_off);
 	zcrx_ring_offsets(&s->rq_off);
-	s->features = ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES;
+	s->features = ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES | ZCRXDEV_FEAT_MAP;
 	return pool;
 
 err_free:
@@ -378,6 +401,26 @@ void zcrx_pool_shutdown(struct zcrx_pool *pool)
 
 /* ---- mmap / poll / stats ---- */
 
+/* Count the VMAs that map the pool (see zcrx_page_busy()). */
+static void zcrx_pool_vm_open(struct vm_area_struct *vma)
+{
+	struct zcrx_pool *pool = vma->vm_private_data;
+
+	atomic_inc(&pool->map_vmas);
+}
+
+static void zcrx_pool_vm_close(struct vm_area_struct *vma)
+{
+	struct zcrx_pool *pool = vma->vm_private_data;
+
+	atomic_dec(&pool->map_vmas);
+}
+
+static const struct vm_operations_struct zcrx_pool_vm_ops = {
+	.open	= zcrx_pool_vm_open,
+	.close	= zcrx_pool_vm_close,
+};
+
 static int zcrx_insert_pages(struct vm_area_struct *vma, struct page **pages,
 			     unsigned long left)
 {
@@ -405,6 +448,7 @@ int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
 	unsigned long size = vma->vm_end - vma->vm_start;
 	struct zcrx_ring *r;
+	int ret;
 
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
@@ -422,7 +466,19 @@ int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 			zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP,
 					  VM_MAYWRITE);
 		}
-		return zcrx_insert_pages(vma, pool->pages, pool->nr_pages);
+		vma->vm_ops = &zcrx_pool_vm_ops;
+		vma->vm_private_data = pool;
+		/*
+		 * Counted once the pages are in: a failed ->mmap gets no
+		 * ->close, and a count that runs behind the mappings only
+		 * makes pages look busy, never free.
+		 */
+		ret = zcrx_insert_pages(vma, pool->pages, pool->nr_pages);
+		if (!ret)
+			atomic_inc(&pool->map_vmas);
+		return ret;
+	case ZCRX_MMAP_WIN:
+		return zcrx_win_mmap(pool, vma);
 	case ZCRX_MMAP_CQ:
 		r = &pool->cq;
 		break;
@@ -449,7 +505,10 @@ __poll_t zcrx_pool_poll(struct zcrx_pool *pool, struct file *file,
 	poll_wait(file, &pool->cq_wait, wait);
 	/* Pairs with the barrier in wq_has_sleeper() in zcrx_pool_notify(). */
 	smp_mb();
-	return zcrx_cq_pending(pool) ? EPOLLIN | EPOLLRDNORM : 0;
+	if (zcrx_cq_pending(pool) ||
+	    (READ_ONCE(pool->cq_flags) & ZCRXDEV_RING_DATA_READY))
+		return EPOLLIN | EPOLLRDNORM;
+	return 0;
 }
 
 void zcrx_pool_notify(struct zcrx_pool *pool)
@@ -544,8 +603,11 @@ static bool zcrx_refill_one(struct zcrx_pool *pool, u64 off, u32 flags, u32 resv
 	struct zcrx_buf *buf;
 	u32 b;
 
-	if (flags || resv || off >= pool->pool_size ||
-	    (off & (pool->buf_size - 1)))
+	if (flags || resv)
+		return false;
+	if (off >= pool->pool_size)
+		return zcrx_win_return(pool, off - pool->pool_size);
+	if (off & (pool->buf_size - 1))
 		return false;
 	b = off >> pool->buf_shift;
 	buf = &pool->bufs[b];
@@ -609,13 +671,23 @@ static u32 zcrx_cq_space(struct zcrx_pool *pool)
 	return used >= pool->cq.entries ? 0 : pool->cq.entries - used;
 }
 
+/* Change bits of the CQ flags word; the process only reads it. */
+void zcrx_pool_cq_flags(struct zcrx_pool *pool, u32 set, u32 clear)
+{
+	u32 flags = (pool->cq_flags | set) & ~clear;
+
+	/* Always rewrite the shared word: the process may have scribbled on it. */
+	WRITE_ONCE(pool->cq_flags, flags);
+	WRITE_ONCE(*pool->cq.flags, flags);
+}
+
 static void zcrx_stall(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
 	if (list_empty(&zs->stall_node)) {
 		list_add_tail(&zs->stall_node, &pool->stalled);
 		pool->stats.stalls++;
 	}
-	WRITE_ONCE(*pool->cq.flags, ZCRXDEV_RING_NEED_WAKEUP);
+	zcrx_pool_cq_flags(pool, ZCRXDEV_RING_NEED_WAKEUP, 0);
 	/*
 	 * [WK-1]: the flag is visible before we look at the rings again;
 	 * pairs with [WK-2] in zcrx_rq_commit() (libzcrx).
@@ -625,13 +697,13 @@ static void zcrx_stall(struct zcrx_pool *pool, struct zcrx_sock *zs)
 		zcrx_pool_arm_tick(pool);
 }
 
-static void zcrx_unstall(struct zcrx_pool *pool, struct zcrx_sock *zs)
+void zcrx_pool_unstall(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
 	if (likely(list_empty(&zs->stall_node)))
 		return;
 	list_del_init(&zs->stall_node);
 	if (list_empty(&pool->stalled))
-		WRITE_ONCE(*pool->cq.flags, 0);
+		zcrx_pool_cq_flags(pool, 0, ZCRXDEV_RING_NEED_WAKEUP);
 }
 
 static void __zcrx_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
@@ -655,6 +727,8 @@ static void __zcrx_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 		pool->stats.bytes_copied += len;
 	if (flags & ZCRXDEV_CQE_ZEROCOPY)
 		pool->stats.bytes_zerocopy += len;
+	if (flags & ZCRXDEV_CQE_MAPPED)
+		pool->stats.bytes_mapped += len;
 	if (flags & ZCRXDEV_CQE_EOF)
 		pool->stats.eof++;
 	if (flags & ZCRXDEV_CQE_ERROR)
@@ -668,6 +742,29 @@ bool zcrx_pool_post_locked(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 	if (!zcrx_cq_space(pool))
 		return false;
 	__zcrx_post(pool, tag, off, len, flags, 0);
+	return true;
+}
+
+/* Post a payload completion into a slot that zcrx_pool_cq_room() found. */
+void zcrx_pool_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
+		    u32 flags)
+{
+	__zcrx_post(pool, tag, off, len, flags, 0);
+}
+
+/*
+ * Is a CQ slot free for zs?  If not, mark zs stalled and look once more
+ * (no lost wakeup); false means zs stays stalled.
+ */
+bool zcrx_pool_cq_room(struct zcrx_pool *pool, struct zcrx_sock *zs)
+{
+	if (!zcrx_cq_space(pool)) {
+		zcrx_stall(pool, zs);
+		zcrx_consume_rq(pool);
+		if (!zcrx_cq_space(pool))
+			return false;
+	}
+	zcrx_pool_unstall(pool, zs);
 	return true;
 }
 
@@ -707,7 +804,7 @@ retry:
 		pool->cq_reserved++;
 		zs->cq_reserved = true;
 	}
-	zcrx_unstall(pool, zs);
+	zcrx_pool_unstall(pool, zs);
 	spin_unlock_bh(&pool->lock);
 	return true;
 
@@ -783,7 +880,6 @@ int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
 		      u32 page_idx, u32 page_off, u32 len)
 {
 	u32 b = page_idx / pool->buf_pages;
-	bool retried = false;
 	int ret = 1;
 
 	spin_lock_bh(&pool->lock);
@@ -791,18 +887,10 @@ int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
 		ret = -EAGAIN;
 		goto out;
 	}
-retry:
-	if (!zcrx_cq_space(pool)) {
-		if (retried) {
-			ret = 0;
-			goto out;
-		}
-		zcrx_stall(pool, zs);
-		zcrx_consume_rq(pool);
-		retried = true;
-		goto retry;
+	if (!zcrx_pool_cq_room(pool, zs)) {
+		ret = 0;
+		goto out;
 	}
-	zcrx_unstall(pool, zs);
 	if (pool->bufs[b].state == ZCRX_BUF_PENDING)
 		zcrx_unpend(pool, b);
 	pool->bufs[b].user_refs++;
@@ -817,19 +905,13 @@ out:
 bool zcrx_pool_post_end(struct zcrx_pool *pool, struct zcrx_sock *zs,
 			int error)
 {
-	bool ok = true;
+	bool ok;
 
 	spin_lock_bh(&pool->lock);
-	if (!zcrx_cq_space(pool)) {
-		zcrx_stall(pool, zs);
-		zcrx_consume_rq(pool);
-		ok = zcrx_cq_space(pool);
-	}
-	if (ok) {
-		zcrx_unstall(pool, zs);
+	ok = zcrx_pool_cq_room(pool, zs);
+	if (ok)
 		__zcrx_post(pool, zs->tag, 0, 0,
 			    error ? ZCRXDEV_CQE_ERROR : ZCRXDEV_CQE_EOF, error);
-	}
 	spin_unlock_bh(&pool->lock);
 	return ok;
 }
@@ -843,7 +925,7 @@ static void zcrx_resume_stalled(struct zcrx_pool *pool)
 
 	spin_lock_bh(&pool->lock);
 	list_splice_init(&pool->stalled, &list);
-	WRITE_ONCE(*pool->cq.flags, 0);
+	zcrx_pool_cq_flags(pool, 0, ZCRXDEV_RING_NEED_WAKEUP);
 	while (!list_empty(&list)) {
 		zs = list_first_entry(&list, struct zcrx_sock, stall_node);
 		list_del_init(&zs->stall_node);
@@ -856,16 +938,24 @@ static void zcrx_resume_stalled(struct zcrx_pool *pool)
 	spin_unlock_bh(&pool->lock);
 }
 
-/* ZCRXDEV_IOC_WAKE: take refills now and let stalled sockets go on. */
-void zcrx_pool_wake(struct zcrx_pool *pool)
+/* Take refills now and let stalled sockets go on (MAP: mark them ready). */
+void __zcrx_pool_wake(struct zcrx_pool *pool)
 {
 	spin_lock_bh(&pool->lock);
-	pool->stats.wakeups++;
 	zcrx_consume_rq(pool);
 	if (pool->nr_pending)
 		zcrx_scan_pending(pool);
 	spin_unlock_bh(&pool->lock);
 	zcrx_resume_stalled(pool);
+}
+
+/* ZCRXDEV_IOC_WAKE */
+void zcrx_pool_wake(struct zcrx_pool *pool)
+{
+	spin_lock_bh(&pool->lock);
+	pool->stats.wakeups++;
+	spin_unlock_bh(&pool->lock);
+	__zcrx_pool_wake(pool);
 }
 
 /* Arm the tick, pool->lock held.  Not once teardown has begun. */

@@ -147,7 +147,7 @@ static bool zcrx_range_released(struct zcrx_pool *pool, u64 off, u32 len)
 	u32 p, first = off >> PAGE_SHIFT, last = (off + len - 1) >> PAGE_SHIFT;
 
 	for (p = first; p <= last; p++)
-		if (zcrx_page_busy(pool->pages[p]))
+		if (zcrx_page_busy(pool, pool->pages[p]))
 			return false;
 	return true;
 }

@@ -97,10 +97,19 @@ static struct zcrx_sock *zcrx_sk_ctx(struct sock *sk)
 
 /* ---- placement (socket locked) ---- */
 
+enum zcrx_piece_kind {
+	ZCRX_PIECE_COPY,	/* copy into the pool */
+	ZCRX_PIECE_POOL,	/* bytes inside one of our pool's pages */
+	ZCRX_PIECE_MAP,		/* whole pages to map into the window */
+};
+
 struct zcrx_piece {
-	u32	len;
-	u32	page_idx;	/* pool page, or ZCRX_NO_BUF: copy */
-	u32	page_off;
+	enum zcrx_piece_kind	kind;
+	u32			len;
+	u32			page_idx;	/* POOL: pool page */
+	u32			page_off;
+	u32			nr_pages;	/* MAP */
+	struct page		*pages[MAX_SKB_FRAGS];
 };
 
 /* If the fragment's page is one of this pool's pages, its index. */
@@ -124,18 +133,53 @@ static u32 zcrx_pool_page(struct zcrx_pool *pool, const skb_frag_t *frag)
 }
 
 /*
- * The next piece of skb bytes [off, off + len): either one run of bytes to
- * copy (linear part and fragments from other pages), or bytes inside one
- * fragment that lives in a pool page.
+ * May this fragment be mapped into a process?  Only a whole page that
+ * holds nothing but this fragment's bytes, is not part of a compound page
+ * and belongs to no file or anonymous mapping (TCP_ZEROCOPY_RECEIVE's
+ * rule).  Pages of our own pool never get here: they complete in place.
  */
-static void zcrx_next_piece(struct zcrx_pool *pool, const struct sk_buff *skb,
-			    u32 off, u32 len, struct zcrx_piece *pc)
+static bool zcrx_frag_mappable(const skb_frag_t *frag)
+{
+	struct page *page = skb_frag_page(frag);
+
+	return page && !skb_frag_off(frag) && skb_frag_size(frag) == PAGE_SIZE &&
+	       !PageCompound(page) && !READ_ONCE(page->mapping);
+}
+
+/*
+ * Fragments i.. that are mappable and lie wholly inside [cur, limit),
+ * starting at byte pos == cur: their count, pages stored in pc->pages.
+ */
+static u32 zcrx_map_run_len(const struct skb_shared_info *shi, int i,
+			    u32 pos, u32 limit, struct zcrx_piece *pc)
+{
+	u32 n = 0;
+
+	for (; i < shi->nr_frags && pos + PAGE_SIZE <= limit; i++) {
+		if (!zcrx_frag_mappable(&shi->frags[i]))
+			break;
+		pc->pages[n++] = skb_frag_page(&shi->frags[i]);
+		pos += PAGE_SIZE;
+	}
+	return n;
+}
+
+/*
+ * The next piece of skb bytes [off, off + len): one run of bytes to copy
+ * (linear part, fragments from other pages, runs of mappable pages shorter
+ * than the window threshold), bytes inside one fragment that lives in a
+ * pool page, or (map_from <= off) a run of whole pages to map.
+ */
+static void zcrx_next_piece(struct zcrx_sock *zs, const struct sk_buff *skb,
+			    u32 off, u32 len, bool may_map,
+			    struct zcrx_piece *pc)
 {
 	const struct skb_shared_info *shi = skb_shinfo(skb);
-	u32 pos = skb_headlen(skb), end, cur, idx;
+	u32 pos = skb_headlen(skb), end, cur, idx, n;
+	struct zcrx_pool *pool = zs->pool;
 	int i;
 
-	pc->page_idx = ZCRX_NO_BUF;
+	pc->kind = ZCRX_PIECE_COPY;
 	pc->len = off < pos ? min(len, pos - off) : 0;
 	for (i = 0; i < shi->nr_frags && pc->len < len; i++) {
 		end = pos + skb_frag_size(&shi->frags[i]);
@@ -145,10 +189,22 @@ static void zcrx_next_piece(struct zcrx_pool *pool, const struct sk_buff *skb,
 			if (idx != ZCRX_NO_BUF) {
 				if (pc->len)
 					return;	/* copy up to it first */
+				pc->kind = ZCRX_PIECE_POOL;
 				pc->page_idx = idx;
 				pc->page_off = skb_frag_off(&shi->frags[i]) +
 					       (cur - pos);
 				pc->len = min(len, end - cur);
+				return;
+			}
+			n = 0;
+			if (may_map && cur == pos)
+				n = zcrx_map_run_len(shi, i, pos, off + len, pc);
+			if (n && n >= pool->win.threshold) {
+				if (pc->len)
+					return;	/* copy up to it first */
+				pc->kind = ZCRX_PIECE_MAP;
+				pc->nr_pages = n;
+				pc->len = n << PAGE_SHIFT;
 				return;
 			}
 			pc->len += min(len - pc->len, end - cur);
@@ -193,16 +249,22 @@ static int zcrx_recv_actor(read_descriptor_t *desc, struct sk_buff *skb,
 			   unsigned int offset, size_t len)
 {
 	struct zcrx_sock *zs = desc->arg.data;
+	size_t done = 0, copy_until = 0;
 	struct zcrx_piece pc;
-	size_t done = 0;
 	int n;
 
 	while (done < len) {
-		zcrx_next_piece(zs->pool, skb, offset + done,
-				min_t(size_t, len - done, U32_MAX), &pc);
+		/* After a run that could not be mapped, copy all of it. */
+		zcrx_next_piece(zs, skb, offset + done,
+				min_t(size_t, len - done, U32_MAX),
+				zs->map_vma && done >= copy_until, &pc);
 		n = -EAGAIN;
-		if (pc.page_idx != ZCRX_NO_BUF)
+		if (pc.kind == ZCRX_PIECE_POOL)
 			n = zcrx_place_zc(zs, &pc);
+		else if (pc.kind == ZCRX_PIECE_MAP)
+			n = zcrx_map_run(zs, pc.pages, pc.nr_pages);
+		if (n == -EAGAIN && pc.kind == ZCRX_PIECE_MAP)
+			copy_until = done + pc.len;
 		if (n == -EAGAIN)
 			n = zcrx_place_copy(zs, skb, offset + done, pc.len);
 		if (n <= 0) {
@@ -256,10 +318,34 @@ static void zcrx_sock_read(struct zcrx_sock *zs)
 	zcrx_pool_notify(zs->pool);
 }
 
+/*
+ * Process context, no locks held: a read pass now, or for a MAP pool, a
+ * note that ZCRXDEV_IOC_RECV has work.
+ */
 void zcrx_sock_resume(struct zcrx_sock *zs)
 {
+	if (zs->pool->flags & ZCRXDEV_SETUP_MAP) {
+		zcrx_pool_mark_ready(zs->pool, zs);
+		return;
+	}
 	lock_sock(zs->sk);
 	zcrx_sock_read(zs);
+	release_sock(zs->sk);
+}
+
+/*
+ * ZCRXDEV_IOC_RECV's read pass of a MAP pool's socket, in the caller's
+ * context: whole pages go to the window when it is the caller's.
+ */
+void zcrx_sock_recv(struct zcrx_sock *zs)
+{
+	struct zcrx_pool *pool = zs->pool;
+
+	lock_sock(zs->sk);
+	zs->map_vma = zcrx_win_begin(pool);
+	zcrx_sock_read(zs);
+	zs->map_vma = NULL;
+	zcrx_win_end(pool);
 	release_sock(zs->sk);
 }
 
@@ -283,6 +369,10 @@ static void zcrx_sock_detach_work(struct work_struct *work)
 
 static void zcrx_sock_kick(struct zcrx_sock *zs)
 {
+	if (zs->pool->flags & ZCRXDEV_SETUP_MAP) {
+		zcrx_pool_mark_ready(zs->pool, zs);
+		return;
+	}
 	if (sock_owned_by_user_nocheck(zs->sk)) {
 		zcrx_sock_get(zs);
 		if (!queue_work(zcrx_wq, &zs->read_work))
@@ -493,6 +583,7 @@ int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a)
 	zs->hint_buf = ZCRX_NO_BUF;
 	INIT_LIST_HEAD(&zs->node);
 	INIT_LIST_HEAD(&zs->stall_node);
+	INIT_LIST_HEAD(&zs->ready_node);
 	INIT_WORK(&zs->read_work, zcrx_sock_read_work);
 	INIT_WORK(&zs->detach_work, zcrx_sock_detach_work);
 
@@ -506,7 +597,10 @@ int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a)
 	sock_hold(sk);
 	zcrx_pool_get(pool);
 	/* Bytes queued before we hooked in: place them now. */
-	zcrx_sock_read(zs);
+	if (pool->flags & ZCRXDEV_SETUP_MAP)
+		zcrx_pool_mark_ready(pool, zs);
+	else
+		zcrx_sock_read(zs);
 	release_sock(sk);
 
 out_put_file:
@@ -545,9 +639,12 @@ void zcrx_sock_detach(struct zcrx_sock *zs)
 	spin_lock_bh(&pool->lock);
 	list_del_init(&zs->node);
 	list_del_init(&zs->stall_node);
+	list_del_init(&zs->ready_node);
 	pool->nr_socks--;
 	if (list_empty(&pool->stalled))
-		WRITE_ONCE(*pool->cq.flags, 0);
+		zcrx_pool_cq_flags(pool, 0, ZCRXDEV_RING_NEED_WAKEUP);
+	if (list_empty(&pool->ready))
+		zcrx_pool_cq_flags(pool, 0, ZCRXDEV_RING_DATA_READY);
 	spin_unlock_bh(&pool->lock);
 	atomic_dec(&zcrx_socks_total);
 	wake_up(&pool->detach_wait);

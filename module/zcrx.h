@@ -4,8 +4,10 @@
  *
  * Lock order (outer to inner):
  *   socket lock (lock_sock or bh_lock_sock)
- *     -> sk->sk_callback_lock
- *       -> pool->lock
+ *     -> mm->mmap_lock (read; MAP pools, task context only)
+ *       -> pool->win.lock
+ *         -> sk->sk_callback_lock
+ *           -> pool->lock
  * pool->lock is never held while taking a socket lock; code that needs to
  * visit sockets found on a pool list takes a reference, drops pool->lock,
  * then locks the socket.
@@ -30,6 +32,9 @@
 #define ZCRX_MMAP_POOL		0ULL
 #define ZCRX_MMAP_CQ		0x100000000ULL
 #define ZCRX_MMAP_RQ		0x200000000ULL
+#define ZCRX_MMAP_WIN		0x300000000ULL
+
+#define ZCRX_SETUP_MAP_ANY	(ZCRXDEV_SETUP_MAP | ZCRXDEV_SETUP_MAP_ALWAYS)
 
 /* Layout of a ring mapping: one cache line per index word. */
 #define ZCRX_RING_HEAD		0
@@ -65,6 +70,34 @@ struct zcrx_ring {
 	void		*array;
 };
 
+/*
+ * The mapping window of a MAP pool (map.c): nr_slots pages of address
+ * space after the pool where whole network pages are mapped read-only.
+ */
+struct zcrx_win {
+	u32			nr_slots;	/* 0: no window */
+	u32			threshold;	/* shortest run mapped, in pages */
+	/*
+	 * Under pool->lock: busy (the slot holds a page, or is being filled
+	 * or unmapped), ret (returned by the process, still mapped; always a
+	 * subset of busy), run[] (pages of the completion starting at a
+	 * slot, 0 elsewhere), nr_ret, next (allocation cursor).
+	 */
+	unsigned long		*busy;
+	unsigned long		*ret;
+	u16			*run;
+	u32			nr_ret;
+	u32			next;
+	/*
+	 * Protects vma, mm and zap[], and serialises whoever inserts or
+	 * zaps pages.  Taken inside mmap_lock (->mmap, ->close, RECV).
+	 */
+	struct mutex		lock;
+	struct vm_area_struct	*vma;	/* the live window mapping, or NULL */
+	struct mm_struct	*mm;	/* its mm: compared, never dereferenced */
+	unsigned long		*zap;	/* slots being unmapped now */
+};
+
 struct zcrx_pool {
 	struct kref		ref;	/* the file + one per attached socket */
 	u32			id;	/* tags pool pages in page->private */
@@ -81,6 +114,9 @@ struct zcrx_pool {
 	struct zcrx_ring	cq;
 	struct zcrx_ring	rq;
 	int			node;
+	struct zcrx_win		win;
+	/* VMAs mapping the pool: a page mapped more often is mapped by others. */
+	atomic_t		map_vmas;
 
 	/* Memory accounting, undone when the pool is freed. */
 	struct user_struct	*user;		/* NULL when CAP_IPC_LOCK */
@@ -92,7 +128,8 @@ struct zcrx_pool {
 	 * producer state (cq_tail, cq_reserved, writes of CQ entries and of
 	 * the CQ tail and flags words), the RQ consumer state (rq_head and
 	 * writes of the RQ head word), socks/nr_socks/dying, stalled,
-	 * inflight, stats.
+	 * ready, cq_flags (and writes of the CQ flags word), inflight,
+	 * stats, the window's slot state.
 	 */
 	spinlock_t		lock;
 	struct zcrx_buf		*bufs;
@@ -105,6 +142,8 @@ struct zcrx_pool {
 	u32			rq_head;	/* kernel's copy */
 	struct list_head	socks;		/* struct zcrx_sock.node */
 	struct list_head	stalled;	/* struct zcrx_sock.stall_node */
+	struct list_head	ready;		/* MAP: struct zcrx_sock.ready_node */
+	u32			cq_flags;	/* kernel's copy of the CQ flags word */
 	struct list_head	inflight;	/* sends awaiting SENT (send.c) */
 	u32			nr_socks;
 	bool			dying;
@@ -130,6 +169,7 @@ struct zcrx_sock {
 	u64			tag;
 	struct list_head	node;		/* pool->socks, under pool->lock */
 	struct list_head	stall_node;	/* pool->stalled, under pool->lock */
+	struct list_head	ready_node;	/* pool->ready, under pool->lock */
 	struct work_struct	read_work;	/* read pass when the socket was busy */
 	struct work_struct	detach_work;	/* detach after EOF/error */
 	struct rcu_head		rcu;
@@ -149,6 +189,8 @@ struct zcrx_sock {
 	u32			hint_gen;
 	u32			hint_fill;
 	int			error;		/* errno to report, once known */
+	/* The window mapping while a RECV pass may map into it, or NULL. */
+	struct vm_area_struct	*map_vma;
 };
 
 /* main.c */
@@ -175,7 +217,26 @@ void zcrx_pool_maybe_recycle(struct zcrx_pool *pool, u32 buf);
 bool zcrx_pool_post_locked(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 			   u32 flags);
 void zcrx_pool_arm_tick(struct zcrx_pool *pool);
-bool zcrx_page_busy(struct page *page);
+bool zcrx_page_busy(struct zcrx_pool *pool, struct page *page);
+
+/* pool.c internals shared with map.c, pool->lock held. */
+bool zcrx_pool_cq_room(struct zcrx_pool *pool, struct zcrx_sock *zs);
+void zcrx_pool_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
+		    u32 flags);
+void zcrx_pool_cq_flags(struct zcrx_pool *pool, u32 set, u32 clear);
+void zcrx_pool_unstall(struct zcrx_pool *pool, struct zcrx_sock *zs);
+void __zcrx_pool_wake(struct zcrx_pool *pool);
+
+/* map.c */
+int zcrx_win_init(struct zcrx_pool *pool, struct zcrxdev_setup *s);
+void zcrx_win_free(struct zcrx_pool *pool);
+int zcrx_win_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma);
+bool zcrx_win_return(struct zcrx_pool *pool, u64 off);
+struct vm_area_struct *zcrx_win_begin(struct zcrx_pool *pool);
+void zcrx_win_end(struct zcrx_pool *pool);
+int zcrx_map_run(struct zcrx_sock *zs, struct page **pages, u32 n);
+void zcrx_pool_mark_ready(struct zcrx_pool *pool, struct zcrx_sock *zs);
+long zcrx_pool_recv(struct zcrx_pool *pool, const struct zcrxdev_recv *r);
 
 /* send.c */
 long zcrx_pool_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c);
@@ -199,6 +260,7 @@ void zcrx_sock_detach(struct zcrx_sock *zs);
 void zcrx_sock_get(struct zcrx_sock *zs);
 void zcrx_sock_put(struct zcrx_sock *zs);
 void zcrx_sock_resume(struct zcrx_sock *zs);
+void zcrx_sock_recv(struct zcrx_sock *zs);
 int zcrx_sock_init(void);
 void zcrx_sock_exit(void);
 

@@ -69,12 +69,14 @@ struct zcrx {
 	unsigned int		flags;
 	unsigned int		buf_size;
 	unsigned int		nr_bufs;
-	unsigned char		*pool;
+	unsigned char		*pool;		/* pool, then the window (MAP) */
 	size_t			pool_size;
 	struct zcrx_cq		cq;
 	struct zcrx_rq		rq;
 	unsigned int		features;
-	unsigned int		resv[3];
+	unsigned int		win_pages;	/* window pages, 0 without MAP */
+	unsigned int		win_returned;	/* window returns since RECV */
+	unsigned int		resv;
 };
 
 struct zcrx_params {
@@ -82,8 +84,10 @@ struct zcrx_params {
 	unsigned int	buf_size;	/* 0: 4096 */
 	unsigned int	cq_entries;	/* 0: kernel default */
 	unsigned int	rq_entries;	/* 0: kernel default */
-	unsigned int	flags;		/* ZCRXDEV_SETUP_*: WRITABLE maps the pool RW */
+	unsigned int	flags;		/* ZCRXDEV_SETUP_*: WRITABLE maps the pool RW,
+					 * MAP / MAP_ALWAYS map whole pages */
 	const char	*device;	/* NULL: "/dev/zcrx" */
+	unsigned int	win_pages;	/* MAP: window pages (0: kernel default) */
 };
 
 /* Open the device, create the pool, map pool and rings. */
@@ -108,6 +112,12 @@ ZCRX_API long zcrx_send(struct zcrx *z, int sockfd, uint64_t off, uint32_t len,
 			uint64_t tag);
 /* Ask the kernel to take refills and resume stalled sockets (one ioctl). */
 ZCRX_API int zcrx_wake(struct zcrx *z);
+/*
+ * MAP pools: publish queued returns and have the kernel place what the
+ * sockets hold, mapping whole pages (one ioctl).  Returns the number of
+ * completions posted or -errno.  zcrx_wait() calls it when needed.
+ */
+ZCRX_API int zcrx_recv(struct zcrx *z);
 /*
  * Wait until at least one completion is ready or timeout_ms passes
  * (-1: forever).  Returns the number ready, -ETIME or -EINTR.
@@ -148,6 +158,13 @@ static inline bool zcrx_need_wakeup(const struct zcrx *z)
 	       ZCRXDEV_RING_NEED_WAKEUP;
 }
 
+/* MAP pools: sockets hold bytes that only zcrx_recv() places. */
+static inline bool zcrx_data_ready(const struct zcrx *z)
+{
+	return __atomic_load_n(z->cq.kflags, __ATOMIC_RELAXED) &
+	       ZCRXDEV_RING_DATA_READY;
+}
+
 /*
  * The kernel waits for buffers or CQ space, and the process has given it
  * something new since its last wake call.  If nothing is new, the kernel
@@ -175,6 +192,7 @@ static inline void zcrx_cq_advance(struct zcrx *z, unsigned int n)
 	zcrx_store_release(z->cq.khead, *z->cq.khead + n);
 }
 
+/* Payload of a completion, in the pool or (MAPPED) in the window after it. */
 static inline const void *zcrx_cqe_data(const struct zcrx *z,
 					const struct zcrxdev_cqe *cqe)
 {
@@ -214,7 +232,13 @@ static inline int zcrx_return_cqe(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 	if (!zcrx_rq_space(z))
 		return zcrx_return_slow(z, cqe);
 	rqe = &z->rq.rqes[z->rq.tail & z->rq.mask];
-	rqe->off = cqe->off & ~(uint64_t)(z->buf_size - 1);
+	if (cqe->flags & ZCRXDEV_CQE_MAPPED) {
+		/* All the completion's window pages, unmapped by a later recv. */
+		rqe->off = cqe->off;
+		z->win_returned++;
+	} else {
+		rqe->off = cqe->off & ~(uint64_t)(z->buf_size - 1);
+	}
 	rqe->flags = 0;
 	rqe->resv = 0;
 	z->rq.tail++;

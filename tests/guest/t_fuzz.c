@@ -124,11 +124,12 @@ static bool in_mask(unsigned int mask, long r)
 }
 
 enum {
-	K_SETUP, K_ATTACH, K_DETACH, K_WAKE, K_STATS, K_CLAIM, K_SEND, K_OTHER, K_N
+	K_SETUP, K_ATTACH, K_DETACH, K_WAKE, K_STATS, K_CLAIM, K_SEND, K_RECV,
+	K_OTHER, K_N
 };
 
 static const char *const kname[K_N] = { "SETUP", "ATTACH", "DETACH", "WAKE",
-					"STATS", "CLAIM", "SEND", "other" };
+					"STATS", "CLAIM", "SEND", "RECV", "other" };
 
 struct stats_acc {
 	/* [kind][0] success, [1 + slot] errno, [E_N + 1] anything else */
@@ -232,11 +233,13 @@ static const char *emask_str(unsigned int mask, bool ok, char *buf, size_t len)
 #define NCTX	4
 #define NSOCK	40
 
-#ifdef ZCRXDEV_SETUP_FLAGS
-#define SETUP_FLAGS_OK	ZCRXDEV_SETUP_FLAGS
-#else
-#define SETUP_FLAGS_OK	0u
-#endif
+/*
+ * The setup flags this model knows.  MAP pools charge their window to
+ * RLIMIT_MEMLOCK too and place bytes only on RECV: t_map covers them, and
+ * generated flags never carry MAP bits.
+ */
+#define SETUP_FLAGS_OK	ZCRXDEV_SETUP_WRITABLE
+#define SETUP_FLAGS_MAP	(ZCRXDEV_SETUP_MAP | ZCRXDEV_SETUP_MAP_ALWAYS)
 
 struct fctx {
 	int		fd;
@@ -536,13 +539,13 @@ static const unsigned int valid_cmds[K_OTHER] = {
 	ZCRXDEV_IOC_SETUP, ZCRXDEV_IOC_ATTACH, ZCRXDEV_IOC_DETACH,
 	ZCRXDEV_IOC_WAKE, ZCRXDEV_IOC_STATS,
 #if FAULT_HAVE_SEND
-	ZCRXDEV_IOC_CLAIM, ZCRXDEV_IOC_SEND,
+	ZCRXDEV_IOC_CLAIM, ZCRXDEV_IOC_SEND, ZCRXDEV_IOC_RECV,
 #else
-	0xffffffffu, 0xffffffffu,	/* never generated */
+	0xffffffffu, 0xffffffffu, 0xffffffffu,	/* never generated */
 #endif
 };
 
-#define NVALID	(FAULT_HAVE_SEND ? 7 : 5)
+#define NVALID	(FAULT_HAVE_SEND ? 8 : 5)
 
 /* ioctls the VFS answers before the driver: never send those. */
 static bool vfs_cmd(unsigned int c)
@@ -572,8 +575,8 @@ static int cmd_kind(unsigned int c)
 /* A command number: valid, mangled, random, or valid with garbage above bit 31. */
 static unsigned long gen_cmd(void)
 {
-	/* Weights of the valid commands: SETUP ATTACH DETACH WAKE STATS CLAIM SEND. */
-	static const unsigned int w[K_OTHER] = { 8, 18, 12, 8, 8, 6, 12 };
+	/* Weights: SETUP ATTACH DETACH WAKE STATS CLAIM SEND RECV. */
+	static const unsigned int w[K_OTHER] = { 8, 18, 12, 8, 8, 6, 12, 6 };
 	unsigned int r, c, i, tot = 0;
 	unsigned long cmd;
 
@@ -646,10 +649,11 @@ static bool setup_out_ok(const struct zcrxdev_setup *in, const struct zcrxdev_se
 	    o->pool.offset == o->rq.offset || (o->cq.offset & 4095) ||
 	    (o->rq.offset & 4095) || (o->pool.offset & 4095) ||
 	    o->cq_off.entries < 192 || o->rq_off.entries < 192 ||
-	    !(o->features & ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES) || o->resv2)
+	    !(o->features & ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES) ||
+	    o->map_threshold || o->win.size || o->win.offset)
 		return false;
 	for (i = 0; i < 4; i++)
-		if (o->resv3[i] || o->cq_off.resv[i] || o->rq_off.resv[i])
+		if ((i < 2 && o->resv3[i]) || o->cq_off.resv[i] || o->rq_off.resv[i])
 			return false;
 	return true;
 }
@@ -792,6 +796,7 @@ union fargs {
 #if FAULT_HAVE_SEND
 	struct zcrxdev_claim	cl;
 	struct zcrxdev_send	sd;
+	struct zcrxdev_recv	rv;
 #endif
 	uint8_t			raw[512];
 };
@@ -814,13 +819,14 @@ static void fuzz_one(struct stats_acc *a)
 	case K_SETUP:
 		len = sizeof(u.s);
 		if (mutate || frng_below(&rng, 4) == 0) {
-			u.s.flags = frng_below(&rng, 4) ? 0 : fval(32);
+			u.s.flags = frng_below(&rng, 4) ? 0 :
+				    (uint32_t)fval(32) & ~SETUP_FLAGS_MAP;
 			u.s.buf_size = frng_below(&rng, 2) ? 4096u << frng_below(&rng, 5) :
 							      fval(32);
 			u.s.nr_bufs = frng_below(&rng, 2) ? 1 + frng_below(&rng, 32) : fval(32);
 			u.s.cq_entries = frng_below(&rng, 2) ? 0 : fval(32);
 			u.s.rq_entries = frng_below(&rng, 2) ? 0 : fval(32);
-			u.s.resv0 = frng_below(&rng, 8) ? 0 : fval(32);
+			u.s.win_pages = frng_below(&rng, 8) ? 0 : fval(32);
 			u.s.resv1[frng_below(&rng, 4)] = frng_below(&rng, 8) ? 0 : fval(64);
 		} else {
 			u.s.flags = frng_below(&rng, 2) ? SETUP_FLAGS_OK : 0;
@@ -858,6 +864,14 @@ static void fuzz_one(struct stats_acc *a)
 	case K_WAKE:
 		break;
 #if FAULT_HAVE_SEND
+	case K_RECV:
+		len = sizeof(u.rv);
+		if (mutate) {
+			u.rv.flags = frng_below(&rng, 2) ? fval(32) : 0;
+			u.rv.resv0 = frng_below(&rng, 2) ? fval(32) : 0;
+			u.rv.resv[frng_below(&rng, 2)] = frng_below(&rng, 2) ? fval(64) : 0;
+		}
+		break;
 	case K_CLAIM:
 		len = sizeof(u.cl);
 		u.cl.count = mutate && frng_below(&rng, 2) ? fval(32) : 1 + frng_below(&rng, 8);
@@ -934,7 +948,8 @@ static void fuzz_one(struct stats_acc *a)
 		}
 		if (ctx[c].pool)
 			mask |= EB(E_EXIST);
-		if ((in.s.flags & ~SETUP_FLAGS_OK) || in.s.resv0 || in.s.resv1[0] ||
+		/* win_pages without a MAP flag is refused. */
+		if ((in.s.flags & ~SETUP_FLAGS_OK) || in.s.win_pages || in.s.resv1[0] ||
 		    in.s.resv1[1] || in.s.resv1[2] || in.s.resv1[3] ||
 		    !pow2_bsize(in.s.buf_size) || !in.s.nr_bufs)
 			mask |= EB(E_INVAL);
@@ -1019,6 +1034,15 @@ static void fuzz_one(struct stats_acc *a)
 		si = find_sock(in.sd.fd);
 		fd_expect(in.sd.fd, c, kind, held, &mask, &ok);
 		ok = ok && !(mask & (EB(E_NXIO) | EB(E_INVAL)));
+		break;
+	case K_RECV:	/* on a pool without MAP: a wake that counts completions */
+		if (!ctx[c].pool)
+			mask |= EB(E_NXIO);
+		if (!p.readable)
+			mask |= EB(E_FAULT);
+		else if (in.rv.flags || in.rv.resv0 || in.rv.resv[0] || in.rv.resv[1])
+			mask |= EB(E_INVAL);
+		ok = !mask;
 		break;
 #endif
 	default:
@@ -1200,7 +1224,8 @@ static void test_ioctl_fuzz(void)
 	CHECK("ioctl_fuzz_reached_every_command",
 	      a->hist[K_SETUP][0] && a->hist[K_ATTACH][0] && a->hist[K_DETACH][0] &&
 	      a->hist[K_WAKE][0] && a->hist[K_STATS][0] && a->hist[K_OTHER][1 + E_NOTTY] &&
-	      (!FAULT_HAVE_SEND || (a->hist[K_CLAIM][0] && a->hist[K_SEND][0])),
+	      (!FAULT_HAVE_SEND || (a->hist[K_CLAIM][0] && a->hist[K_SEND][0] &&
+				    a->hist[K_RECV][0])),
 	      "a command never succeeded");
 	for (k = 0; k < NCTX; k++) {
 		close(ctx[k].fd);

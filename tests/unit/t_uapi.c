@@ -55,7 +55,7 @@
 	X(zcrxdev_setup, nr_bufs, 8, 4)			\
 	X(zcrxdev_setup, cq_entries, 12, 4)		\
 	X(zcrxdev_setup, rq_entries, 16, 4)		\
-	X(zcrxdev_setup, resv0, 20, 4)			\
+	X(zcrxdev_setup, win_pages, 20, 4)		\
 	X(zcrxdev_setup, resv1, 24, 8)			\
 	X(zcrxdev_setup, pool, 56, 8)			\
 	X(zcrxdev_setup, cq, 72, 8)			\
@@ -63,8 +63,9 @@
 	X(zcrxdev_setup, cq_off, 104, 4)		\
 	X(zcrxdev_setup, rq_off, 136, 4)		\
 	X(zcrxdev_setup, features, 168, 4)		\
-	X(zcrxdev_setup, resv2, 172, 4)			\
-	X(zcrxdev_setup, resv3, 176, 8)
+	X(zcrxdev_setup, map_threshold, 172, 4)		\
+	X(zcrxdev_setup, win, 176, 8)			\
+	X(zcrxdev_setup, resv3, 192, 8)
 
 #define ATTACH_FIELDS(X)				\
 	X(zcrxdev_attach, fd, 0, 4)			\
@@ -94,7 +95,12 @@
 	X(zcrxdev_stats, bufs_free, 96, 8)		\
 	X(zcrxdev_stats, bufs_pending, 104, 8)		\
 	X(zcrxdev_stats, bytes_sent, 112, 8)		\
-	X(zcrxdev_stats, resv, 120, 8)
+	X(zcrxdev_stats, bytes_mapped, 120, 8)		\
+	X(zcrxdev_stats, map_fallbacks, 128, 8)		\
+	X(zcrxdev_stats, zap_calls, 136, 8)		\
+	X(zcrxdev_stats, pages_zapped, 144, 8)		\
+	X(zcrxdev_stats, recv_calls, 152, 8)		\
+	X(zcrxdev_stats, resv, 160, 8)
 
 #define CLAIM_FIELDS(X)					\
 	X(zcrxdev_claim, flags, 0, 4)			\
@@ -110,6 +116,11 @@
 	X(zcrxdev_send, resv0, 20, 4)			\
 	X(zcrxdev_send, tag, 24, 8)			\
 	X(zcrxdev_send, resv, 32, 8)
+
+#define RECV_FIELDS(X)					\
+	X(zcrxdev_recv, flags, 0, 4)			\
+	X(zcrxdev_recv, resv0, 4, 4)			\
+	X(zcrxdev_recv, resv, 8, 8)
 
 #define CQE_FIELDS(X)					\
 	X(zcrxdev_cqe, tag, 0, 8)			\
@@ -129,12 +140,14 @@ _Static_assert(FSIZE(zcrxdev_ring_offsets, resv) == 16, "ring_offsets.resv");
 _Static_assert(FSIZE(zcrxdev_setup, resv1) == 32, "setup.resv1");
 _Static_assert(FSIZE(zcrxdev_setup, pool) == 16, "setup.pool");
 _Static_assert(FSIZE(zcrxdev_setup, cq_off) == 32, "setup.cq_off");
-_Static_assert(FSIZE(zcrxdev_setup, resv3) == 32, "setup.resv3");
+_Static_assert(FSIZE(zcrxdev_setup, win) == 16, "setup.win");
+_Static_assert(FSIZE(zcrxdev_setup, resv3) == 16, "setup.resv3");
 _Static_assert(FSIZE(zcrxdev_attach, resv) == 16, "attach.resv");
 _Static_assert(FSIZE(zcrxdev_detach, resv) == 16, "detach.resv");
-_Static_assert(FSIZE(zcrxdev_stats, resv) == 144, "stats.resv");
+_Static_assert(FSIZE(zcrxdev_stats, resv) == 104, "stats.resv");
 _Static_assert(FSIZE(zcrxdev_claim, resv) == 16, "claim.resv");
 _Static_assert(FSIZE(zcrxdev_send, resv) == 16, "send.resv");
+_Static_assert(FSIZE(zcrxdev_recv, resv) == 16, "recv.resv");
 
 /* Offsets and natural alignment of every field. */
 #define X_STATIC(T, f, off, al)						\
@@ -148,6 +161,7 @@ DETACH_FIELDS(X_STATIC)
 STATS_FIELDS(X_STATIC)
 CLAIM_FIELDS(X_STATIC)
 SEND_FIELDS(X_STATIC)
+RECV_FIELDS(X_STATIC)
 CQE_FIELDS(X_STATIC)
 RQE_FIELDS(X_STATIC)
 
@@ -165,6 +179,7 @@ STATIC_SIZE(zcrxdev_detach, DETACH_FIELDS, 24);
 STATIC_SIZE(zcrxdev_stats, STATS_FIELDS, 264);
 STATIC_SIZE(zcrxdev_claim, CLAIM_FIELDS, 32);
 STATIC_SIZE(zcrxdev_send, SEND_FIELDS, 48);
+STATIC_SIZE(zcrxdev_recv, RECV_FIELDS, 24);
 STATIC_SIZE(zcrxdev_cqe, CQE_FIELDS, 32);
 STATIC_SIZE(zcrxdev_rqe, RQE_FIELDS, 16);
 
@@ -176,7 +191,8 @@ STATIC_SIZE(zcrxdev_rqe, RQE_FIELDS, 16);
 	X(wake, ZCRXDEV_IOC_WAKE, _IOC_NONE, 0, 0x04)			\
 	X(stats, ZCRXDEV_IOC_STATS, _IOC_READ | _IOC_WRITE, 264, 0x05)	\
 	X(claim, ZCRXDEV_IOC_CLAIM, _IOC_READ | _IOC_WRITE, 32, 0x06)	\
-	X(send, ZCRXDEV_IOC_SEND, _IOC_READ | _IOC_WRITE, 48, 0x07)
+	X(send, ZCRXDEV_IOC_SEND, _IOC_READ | _IOC_WRITE, 48, 0x07)	\
+	X(recv, ZCRXDEV_IOC_RECV, _IOC_READ | _IOC_WRITE, 24, 0x08)
 
 #define X_IOC_STATIC(name, cmd, dir, size, nr)				\
 	_Static_assert(_IOC_DIR(cmd) == (dir), #name " direction");	\
@@ -196,6 +212,7 @@ _Static_assert(ZCRXDEV_IOC_WAKE == 0x0000ba04u, "wake number");
 _Static_assert(ZCRXDEV_IOC_STATS == 0xc108ba05u, "stats number");
 _Static_assert(ZCRXDEV_IOC_CLAIM == 0xc020ba06u, "claim number");
 _Static_assert(ZCRXDEV_IOC_SEND == 0xc030ba07u, "send number");
+_Static_assert(ZCRXDEV_IOC_RECV == 0xc018ba08u, "recv number");
 #else
 #define IOC_GENERIC 0
 #endif
@@ -206,10 +223,17 @@ _Static_assert(ZCRXDEV_IOC_MAGIC == 0xba, "magic");
 _Static_assert(ZCRXDEV_BUF_SIZE_MIN == 4096 && ZCRXDEV_BUF_SIZE_MAX == 65536, "buf size");
 _Static_assert(ZCRXDEV_RING_MIN == 8 && ZCRXDEV_RING_MAX == 32768, "ring size");
 _Static_assert(ZCRXDEV_POOL_MAX_BYTES == 1ull << 32, "pool max");
-_Static_assert(ZCRXDEV_RING_NEED_WAKEUP == 1, "need wakeup");
-_Static_assert(ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES == 1, "features");
+_Static_assert(ZCRXDEV_RING_NEED_WAKEUP == 1 && ZCRXDEV_RING_DATA_READY == 2,
+	       "ring flags");
+_Static_assert(ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES == 1 && ZCRXDEV_FEAT_MAP == 2,
+	       "features");
+_Static_assert(ZCRXDEV_SETUP_WRITABLE == 1 && ZCRXDEV_SETUP_MAP == 2 &&
+	       ZCRXDEV_SETUP_MAP_ALWAYS == 4 && ZCRXDEV_SETUP_FLAGS == 7,
+	       "setup flags");
+_Static_assert(ZCRXDEV_WIN_PAGES_MAX == 1u << 20, "window max");
 _Static_assert(ZCRXDEV_CQE_COPIED == 1 && ZCRXDEV_CQE_ZEROCOPY == 2 &&
-	       ZCRXDEV_CQE_EOF == 4 && ZCRXDEV_CQE_ERROR == 8, "cqe flags");
+	       ZCRXDEV_CQE_EOF == 4 && ZCRXDEV_CQE_ERROR == 8 &&
+	       ZCRXDEV_CQE_SENT == 16 && ZCRXDEV_CQE_MAPPED == 32, "cqe flags");
 
 /* --------------------------------------------------- run-time layout */
 
@@ -272,6 +296,7 @@ static void test_layouts(void)
 		LAYOUT("stats", zcrxdev_stats, STATS_FIELDS, 264),
 		LAYOUT("claim", zcrxdev_claim, CLAIM_FIELDS, 32),
 		LAYOUT("send", zcrxdev_send, SEND_FIELDS, 48),
+		LAYOUT("recv", zcrxdev_recv, RECV_FIELDS, 24),
 		LAYOUT("cqe", zcrxdev_cqe, CQE_FIELDS, 32),
 		LAYOUT("rqe", zcrxdev_rqe, RQE_FIELDS, 16),
 	};
@@ -314,7 +339,7 @@ static void test_ioctls(void)
 	static const struct ioc iocs[] = { IOCTLS(X_IOC_ROW) };
 	static const unsigned long generic[] = {
 		0xc0d0ba01ul, 0xc020ba02ul, 0xc018ba03ul, 0x0000ba04ul, 0xc108ba05ul,
-		0xc020ba06ul, 0xc030ba07ul,
+		0xc020ba06ul, 0xc030ba07ul, 0xc018ba08ul,
 	};
 	const unsigned int n = sizeof(iocs) / sizeof(iocs[0]);
 	unsigned int i, j, same = 0, bad = 0;
@@ -345,7 +370,7 @@ static void test_constants(void)
 {
 	const unsigned int cqe_flags[] = {
 		ZCRXDEV_CQE_COPIED, ZCRXDEV_CQE_ZEROCOPY, ZCRXDEV_CQE_EOF,
-		ZCRXDEV_CQE_ERROR, ZCRXDEV_CQE_SENT,
+		ZCRXDEV_CQE_ERROR, ZCRXDEV_CQE_SENT, ZCRXDEV_CQE_MAPPED,
 	};
 	unsigned int i, all = 0, bad = 0;
 
@@ -354,7 +379,10 @@ static void test_constants(void)
 	      ZCRXDEV_RING_MIN == 8 && ZCRXDEV_RING_MAX == 32768 &&
 	      ZCRXDEV_POOL_MAX_BYTES == 1ull << 32 && ZCRXDEV_RING_NEED_WAKEUP == 1 &&
 	      ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES == 1 && ZCRXDEV_SETUP_WRITABLE == 1 &&
-	      ZCRXDEV_SETUP_FLAGS == ZCRXDEV_SETUP_WRITABLE, "a constant changed");
+	      ZCRXDEV_SETUP_MAP == 2 && ZCRXDEV_SETUP_MAP_ALWAYS == 4 &&
+	      ZCRXDEV_SETUP_FLAGS == 7 && ZCRXDEV_RING_DATA_READY == 2 &&
+	      ZCRXDEV_FEAT_MAP == 2 && ZCRXDEV_WIN_PAGES_MAX == 1u << 20,
+	      "a constant changed");
 	CHECK("const_pow2", pow2(ZCRXDEV_BUF_SIZE_MIN) && pow2(ZCRXDEV_BUF_SIZE_MAX) &&
 	      pow2(ZCRXDEV_RING_MIN) && pow2(ZCRXDEV_RING_MAX) &&
 	      ZCRXDEV_BUF_SIZE_MIN <= ZCRXDEV_BUF_SIZE_MAX &&
@@ -363,7 +391,7 @@ static void test_constants(void)
 		bad += !pow2(cqe_flags[i]) || (all & cqe_flags[i]);
 		all |= cqe_flags[i];
 	}
-	CHECK("const_cqe_flags", !bad && all == 0x1f, "flags overlap or moved (%#x)",
+	CHECK("const_cqe_flags", !bad && all == 0x3f, "flags overlap or moved (%#x)",
 	      all);
 }
 

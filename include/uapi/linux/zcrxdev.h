@@ -59,8 +59,22 @@
  * socket buffer (skb) still references its pages.  Until then the kernel
  * never writes to it.
  *
+ * Mapping window (ZCRXDEV_SETUP_MAP)
+ * ---------------------------------
+ * A MAP pool also has a window of win_pages pages, mapped read-only at
+ * setup's win region.  Completion and refill offsets of window pages
+ * continue the pool's: off >= pool.size names window byte off - pool.size,
+ * so a process that maps the window right after the pool (libzcrx does)
+ * reads every completion at pool_base + off.  The window can be mapped
+ * once at a time and never split, moved or inherited by fork(); pages in
+ * it are the kernel's network pages, held until they are returned and
+ * unmapped.  Payload that is not whole pages, runs shorter than
+ * map_threshold and anything arriving while the window is full are copied
+ * into the pool as usual.
+ *
  * Errors (ioctl returns -1 and sets errno)
- *   EINVAL      unknown flag bit, non-zero reserved field, bad size
+ *   EINVAL      unknown flag bit, non-zero reserved field, bad size,
+ *               win_pages without ZCRXDEV_SETUP_MAP or above WIN_PAGES_MAX
  *   E2BIG       pool larger than ZCRXDEV_POOL_MAX_BYTES
  *   ENOMEM      allocation failed or RLIMIT_MEMLOCK exceeded
  *   EEXIST      setup on a context that already has a pool
@@ -77,7 +91,8 @@
  *   EPERM       send: the range is not inside buffers the process holds
  *   ENOTTY      unknown ioctl command
  *   mmap: EINVAL wrong offset or length, MAP_PRIVATE;
- *         EACCES PROT_WRITE on the pool;  ENXIO before setup.
+ *         EACCES PROT_WRITE on the pool (without WRITABLE) or window;
+ *         EBUSY  the window is mapped already;  ENXIO before setup.
  */
 #ifndef _UAPI_LINUX_ZCRXDEV_H
 #define _UAPI_LINUX_ZCRXDEV_H
@@ -114,6 +129,8 @@ struct zcrxdev_ring_offsets {
 
 /* Bits of the CQ ring's flags word (written by the kernel only). */
 #define ZCRXDEV_RING_NEED_WAKEUP	(1u << 0)
+/* MAP pools: a socket has bytes for ZCRXDEV_IOC_RECV to place. */
+#define ZCRXDEV_RING_DATA_READY		(1u << 1)
 
 /* ZCRXDEV_IOC_SETUP */
 struct zcrxdev_setup {
@@ -123,7 +140,7 @@ struct zcrxdev_setup {
 	__u32	nr_bufs;	/* >= 1 */
 	__u32	cq_entries;	/* in: wanted (0: default); out: granted */
 	__u32	rq_entries;	/* in: wanted (0: default); out: granted */
-	__u32	resv0;		/* must be 0 */
+	__u32	win_pages;	/* in: window pages (SETUP_MAP only; 0: default) */
 	__u64	resv1[4];	/* must be 0 */
 	/* out */
 	struct zcrxdev_region		pool;
@@ -132,8 +149,9 @@ struct zcrxdev_setup {
 	struct zcrxdev_ring_offsets	cq_off;
 	struct zcrxdev_ring_offsets	rq_off;
 	__u32	features;	/* ZCRXDEV_FEAT_* */
-	__u32	resv2;
-	__u64	resv3[4];
+	__u32	map_threshold;	/* bytes: shortest run of whole pages mapped */
+	struct zcrxdev_region		win;	/* mapping window (size 0: none) */
+	__u64	resv3[2];
 };
 
 /*
@@ -143,9 +161,22 @@ struct zcrxdev_setup {
  * owns; what the process writes into a buffer it holds is its own business.
  */
 #define ZCRXDEV_SETUP_WRITABLE		(1u << 0)
-#define ZCRXDEV_SETUP_FLAGS		ZCRXDEV_SETUP_WRITABLE
+/*
+ * MAP: payload is placed by ZCRXDEV_IOC_RECV in the caller's context, not
+ * as it arrives, and whole, page-aligned pages of the socket's payload are
+ * mapped read-only into the window instead of being copied, when a run of
+ * them is at least map_threshold bytes long (the module's default, from
+ * docs/benchmarks.md).  MAP_ALWAYS: the same, mapping every such page.
+ */
+#define ZCRXDEV_SETUP_MAP		(1u << 1)
+#define ZCRXDEV_SETUP_MAP_ALWAYS	(1u << 2)
+#define ZCRXDEV_SETUP_FLAGS		(ZCRXDEV_SETUP_WRITABLE | \
+					 ZCRXDEV_SETUP_MAP | \
+					 ZCRXDEV_SETUP_MAP_ALWAYS)
+#define ZCRXDEV_WIN_PAGES_MAX		(1u << 20)
 
 #define ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES	(1u << 0)
+#define ZCRXDEV_FEAT_MAP			(1u << 1)
 
 /* ZCRXDEV_IOC_ATTACH: start receiving a connected TCP socket into the pool. */
 struct zcrxdev_attach {
@@ -180,7 +211,12 @@ struct zcrxdev_stats {
 	__u64	bufs_free;	/* buffers free now */
 	__u64	bufs_pending;	/* returned, waiting for skbs to let go */
 	__u64	bytes_sent;	/* sent from the pool by page reference */
-	__u64	resv[18];
+	__u64	bytes_mapped;	/* part of bytes_zerocopy: mapped in the window */
+	__u64	map_fallbacks;	/* mappable runs copied: window full, ... */
+	__u64	zap_calls;	/* window unmaps, one TLB flush each */
+	__u64	pages_zapped;	/* window pages unmapped after return */
+	__u64	recv_calls;	/* ZCRXDEV_IOC_RECV calls */
+	__u64	resv[13];
 };
 
 /*
@@ -218,6 +254,20 @@ struct zcrxdev_send {
 };
 
 /*
+ * ZCRXDEV_IOC_RECV: place what the attached sockets of a MAP pool hold, in
+ * the caller's context (page tables can only change there).  Also does
+ * what ZCRXDEV_IOC_WAKE does, and unmaps returned window pages in batches.
+ * Only a process that has the window mapped maps pages; for any other
+ * caller, and for pools without MAP, every byte is copied.  Returns the
+ * number of completions posted.
+ */
+struct zcrxdev_recv {
+	__u32	flags;		/* must be 0 */
+	__u32	resv0;		/* must be 0 */
+	__u64	resv[2];	/* must be 0 */
+};
+
+/*
  * Completion entry.  Payload: len > 0 bytes at pool offset off, flagged
  * COPIED (the module copied them) or ZEROCOPY (they arrived in pool pages
  * and were not copied).  End of stream: EOF, len 0.  Error: ERROR, len 0,
@@ -238,13 +288,16 @@ struct zcrxdev_cqe {
 #define ZCRXDEV_CQE_EOF		(1u << 2)
 #define ZCRXDEV_CQE_ERROR	(1u << 3)
 #define ZCRXDEV_CQE_SENT	(1u << 4)	/* a SEND's pages are free again */
+#define ZCRXDEV_CQE_MAPPED	(1u << 5)	/* with ZEROCOPY: in the window */
 
 /*
  * Refill entry: returns one completion's reference on its buffer.  off is
- * the completion's off rounded down to a multiple of buf_size.  An entry
- * whose off is past the pool, not a multiple of buf_size, names a buffer
- * with no completion outstanding, or has non-zero flags/resv is skipped
- * and counted in refill_bad.
+ * the completion's off rounded down to a multiple of buf_size; for a
+ * MAPPED completion it is the completion's off itself, which returns all
+ * of its window pages.  An entry whose off is past the pool and window,
+ * not a multiple of buf_size (pool) or not a MAPPED completion's start
+ * (window), names nothing outstanding, or has non-zero flags/resv is
+ * skipped and counted in refill_bad.
  */
 struct zcrxdev_rqe {
 	__u64	off;
@@ -259,5 +312,6 @@ struct zcrxdev_rqe {
 #define ZCRXDEV_IOC_STATS	_IOWR(ZCRXDEV_IOC_MAGIC, 0x05, struct zcrxdev_stats)
 #define ZCRXDEV_IOC_CLAIM	_IOWR(ZCRXDEV_IOC_MAGIC, 0x06, struct zcrxdev_claim)
 #define ZCRXDEV_IOC_SEND	_IOWR(ZCRXDEV_IOC_MAGIC, 0x07, struct zcrxdev_send)
+#define ZCRXDEV_IOC_RECV	_IOWR(ZCRXDEV_IOC_MAGIC, 0x08, struct zcrxdev_recv)
 
 #endif /* _UAPI_LINUX_ZCRXDEV_H */
