@@ -58,12 +58,14 @@ static inline void zcrx_zap_range(struct vm_area_struct *vma,
 /*
  * Queue len bytes of the pool (pages[] laid out at PAGE_SIZE steps, starting
  * at byte off) on a stream socket by page reference, honouring O_NONBLOCK
- * of its file.  Returns the bytes queued, or -errno if none were.
+ * of its file; an ioctl reports EPIPE, it never raises SIGPIPE.  Returns
+ * the bytes queued, or -errno if none were.
  */
 static inline long zcrx_send_pages(struct socket *sock, struct page **pages,
 				   u64 off, u32 len)
 {
-	int flags = (sock->file->f_flags & O_NONBLOCK) ? MSG_DONTWAIT : 0;
+	int flags = MSG_NOSIGNAL |
+		    ((sock->file->f_flags & O_NONBLOCK) ? MSG_DONTWAIT : 0);
 	u32 done = 0, n, poff;
 	long ret = 0;
 #ifndef ZCRX_HAVE_KERNEL_SENDPAGE

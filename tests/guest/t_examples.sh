@@ -11,8 +11,12 @@
 #              block device takes O_DIRECT on every kernel.  store.tmpfs_*
 #              checks the tmpfs case: stored when the kernel allows O_DIRECT
 #              there, a clean refusal otherwise.
-#   forward.*  zcrx_forward relays streams to socat or zcrx_recv; sha256 at
-#              the far end.
+#   forward.*  zcrx_forward relays streams to socat or zcrx_recv, sending
+#              with zcrx_send() by page reference; sha256 at the far end,
+#              and its counters: 100% of the forwarded bytes in the pool's
+#              bytes_sent, a SENT completion back for every send.  Also
+#              back-pressure from a paused destination, and a destination
+#              that resets mid-stream.
 #   stat.*     zcrx_stat reads the counters of a running zcrx_recv through
 #              pidfd_getfd, and the module's gauges.
 port=5500
@@ -194,19 +198,70 @@ $ex/zcrx_store >/dev/null 2>&1
 
 # --- forward ------------------------------------------------------------------
 
-# forward NAME SIZE FWD_ARGS [6]: sender -> zcrx_forward -> socat -> file.
+# zcrx_forward sends with zcrx_send(): the pool pages stay referenced until
+# the far end has consumed the skbs that carry them, and the forwarder waits
+# for the SENT completion of every send before it exits.  With deferred skb
+# freeing (net.core.skb_defer_max, Linux 5.19+) a consumed skb is freed on
+# the CPU that allocated it, the forwarder's, which is idle while it waits:
+# without traffic to flush that CPU's list, the last SENT completions never
+# come (and an 8-buffer pool wedges mid-stream, every buffer pending on
+# deferred skbs).  Off for this section, as in t_send; restored after it.
+defer=/proc/sys/net/core/skb_defer_max
+old_defer=$(cat $defer 2>/dev/null)
+[ -n "$old_defer" ] && echo 0 >$defer
+
+# fwd_val KEY: the value of KEY= in zcrx_forward's counter lines.
+fwd_val() {
+	sed -n "s/^zcrx_forward:.* $1=\([^ ]*\).*/\1/p" /tmp/fwd.err | head -n 1
+}
+
+# fwd_counters BYTES: zcrx_forward's account against BYTES, the size the
+# senders sent: each byte copied into the pool once by the module, each
+# byte sent on by page reference (the pool's bytes_sent counter from
+# ZCRXDEV_IOC_STATS equals the bytes forwarded: 100%), and a SENT
+# completion back for every send, naming every byte.  Prints what is
+# wrong; nothing if all is right.
+fwd_counters() {
+	want=$1 share=100% sends=$(fwd_val sends)
+	[ "$want" = 0 ] && share=-
+	case $sends in
+	'' | *[!0-9]*) echo " no sends= count"; return ;;
+	esac
+	if [ "$want" -gt 0 ] && [ "$sends" -lt 1 ]; then
+		echo " no zcrx_send() call"
+		return
+	fi
+	for kv in bytes=$want copied=$want zerocopy=0 sent=$want by_reference=$share \
+		  released=$want sent_completions=$sends; do
+		got=$(fwd_val "${kv%%=*}")
+		[ "$got" = "${kv#*=}" ] ||
+			printf ' %s=%s (want %s)' "${kv%%=*}" "${got:-none}" "${kv#*=}"
+	done
+}
+
+# forward NAME SIZE FWD_ARGS [6] [PAUSE]: sender -> zcrx_forward -> socat ->
+# file; sha256 at the far end and the counters above.  With PAUSE the far
+# end reads nothing for PAUSE seconds first: the pool must run dry in the
+# meantime (stalls > 0, the module stopped reading the incoming socket),
+# and still every byte arrives.
 forward() {
-	name=$1 size=$2 args=$3 v6=$4
+	name=$1 size=$2 args=$3 v6=$4 pause=$5
 	newport
 	dst=$((port + 100))
 	head -c "$size" /dev/urandom >/tmp/fwd.src
 	rm -f /tmp/fwd.out
 	if [ -n "$v6" ]; then
-		socat -u TCP6-LISTEN:$dst,reuseaddr OPEN:/tmp/fwd.out,creat,trunc &
-		host=::1 fam=TCP6 addr="[::1]"
+		lsn=TCP6-LISTEN host=::1 fam=TCP6 addr="[::1]"
 	else
-		socat -u TCP4-LISTEN:$dst,reuseaddr OPEN:/tmp/fwd.out,creat,trunc &
-		host=127.0.0.1 fam=TCP4 addr=127.0.0.1
+		lsn=TCP4-LISTEN host=127.0.0.1 fam=TCP4 addr=127.0.0.1
+	fi
+	if [ -n "$pause" ]; then
+		socat -u $lsn:$dst,reuseaddr STDOUT | {
+			sleep "$pause"
+			cat >/tmp/fwd.out
+		} &
+	else
+		socat -u $lsn:$dst,reuseaddr OPEN:/tmp/fwd.out,creat,trunc &
 	fi
 	sink=$!
 	sleep 0.3
@@ -217,11 +272,15 @@ forward() {
 	wait $pid
 	rc=$?
 	wait $sink
+	why=$(fwd_counters "$size")
+	if [ -n "$pause" ] && ! [ "$(fwd_val stalls)" -gt 0 ] 2>/dev/null; then
+		why="$why stalls=$(fwd_val stalls) (want > 0)"
+	fi
 	if [ $rc = 0 ] && [ "$(sum /tmp/fwd.out)" = "$(sum /tmp/fwd.src)" ] &&
-	   grep -q "bytes=$size " /tmp/fwd.err; then
+	   [ -z "$why" ]; then
 		echo "ok - forward.$name"
 	else
-		echo "not ok - forward.$name: status $rc, $(stat -c %s /tmp/fwd.out 2>/dev/null) of $size bytes arrived"
+		echo "not ok - forward.$name: status $rc, $(stat -c %s /tmp/fwd.out 2>/dev/null) of $size bytes arrived,$why"
 		fail_diag /tmp/fwd.err
 	fi
 	grep '^zcrx_forward:' /tmp/fwd.err | sed 's/^/# /' >&2
@@ -232,6 +291,7 @@ forward one_stream_16MiB 16777216 ""
 forward zero_bytes 0 ""
 forward ipv6 4194304 "-6" 6
 forward small_pool_backpressure 8388608 "-b 8 -s 4096"
+forward slow_destination_backpressure 4194405 "-b 8 -s 4096" "" 2
 
 # Four streams at once into zcrx_recv (a zcrx receiver at the far end too).
 newport
@@ -242,8 +302,10 @@ sink=$!
 sleep 0.3
 $ex/zcrx_forward -p $port -n 4 127.0.0.1 $dst 2>/tmp/fwd.err &
 pid=$!
+total=0
 for i in 0 1 2 3; do
 	head -c $((2097152 + i * 4099)) /dev/urandom >/tmp/fwd4.src.$i
+	total=$((total + 2097152 + i * 4099))
 	send /tmp/fwd4.src.$i $port &
 done
 wait $pid
@@ -253,13 +315,50 @@ rrc=$?
 wait
 want=$(for i in 0 1 2 3; do sum /tmp/fwd4.src.$i; done | sort)
 got=$(for i in 0 1 2 3; do sum /tmp/fwd4/conn-$i 2>/dev/null; done | sort)
-if [ $rc = 0 ] && [ $rrc = 0 ] && [ "$got" = "$want" ]; then
+why=$(fwd_counters $total)
+if [ $rc = 0 ] && [ $rrc = 0 ] && [ "$got" = "$want" ] && [ -z "$why" ]; then
 	echo "ok - forward.four_streams_into_zcrx_recv"
 else
-	echo "not ok - forward.four_streams_into_zcrx_recv: forward status $rc, zcrx_recv status $rrc, sha256 differ"
+	echo "not ok - forward.four_streams_into_zcrx_recv: forward status $rc, zcrx_recv status $rrc, sha256 $([ "$got" = "$want" ] && echo match || echo differ),$why"
 	fail_diag /tmp/fwd.err /tmp/fwd4.rx
 fi
+grep '^zcrx_forward:' /tmp/fwd.err | sed 's/^/# /' >&2
 rm -rf /tmp/fwd4 /tmp/fwd4.src.* /tmp/fwd4.rx
+
+# The destination goes away mid-stream: it reads 64 KiB, then closes with
+# bytes unread (a reset).  zcrx_send() then fails with ECONNRESET or EPIPE,
+# which must not kill the forwarder with SIGPIPE: it reports the send
+# error, drains the incoming stream to its end (the sender finishes, every
+# byte is placed in the pool) and exits 1.  The pages it did send all come
+# back: one SENT completion per send, naming every byte sent.
+newport
+dst=$((port + 100))
+size=33554432
+head -c $size /dev/urandom >/tmp/fwd.src
+socat -u TCP4-LISTEN:$dst,reuseaddr SYSTEM:"head -c 65536 >/dev/null" 2>/dev/null &
+sink=$!
+sleep 0.3
+$ex/zcrx_forward -p $port 127.0.0.1 $dst 2>/tmp/fwd.err &
+pid=$!
+send /tmp/fwd.src $port
+src=$?
+wait $pid
+rc=$?
+wait $sink
+sends=$(fwd_val sends)
+if [ $rc = 1 ] && [ $src = 0 ] &&
+   grep -Eq '^conn 0: [0-9]+ bytes forwarded, [0-9]+ released, eof, send: (Connection reset by peer|Broken pipe)$' /tmp/fwd.err &&
+   [ "$(fwd_val copied)" = $size ] && [ "${sends:-0}" -ge 1 ] &&
+   [ "$(fwd_val sent)" = "$(fwd_val bytes)" ] &&
+   [ "$(fwd_val released)" = "$(fwd_val bytes)" ] &&
+   [ "$(fwd_val sent_completions)" = "$sends" ]; then
+	echo "ok - forward.destination_reset_send_error"
+else
+	echo "not ok - forward.destination_reset_send_error: status $rc, sender status $src"
+	fail_diag /tmp/fwd.err
+fi
+grep '^zcrx_forward:' /tmp/fwd.err | sed 's/^/# /' >&2
+rm -f /tmp/fwd.src
 
 # Nobody listens at the destination: a clear error, status 1.
 newport
@@ -275,7 +374,9 @@ else
 	echo "not ok - forward.destination_refused: status $rc"
 	fail_diag /tmp/fwd.err
 fi
-rm -f /tmp/fwd.src
+rm -f /tmp/fwd.src /tmp/fwd.err
+
+[ -n "$old_defer" ] && echo "$old_defer" >$defer
 
 # --- stat ---------------------------------------------------------------------
 
