@@ -110,6 +110,7 @@ static int zcrx_map_all(struct zcrx *z, const struct zcrxdev_setup *s)
 	z->cq.khead = (unsigned int *)(cq + s->cq_off.head);
 	z->cq.ktail = (unsigned int *)(cq + s->cq_off.tail);
 	z->cq.kflags = (unsigned int *)(cq + s->cq_off.flags);
+	z->cq.kwake_min = (unsigned int *)(cq + s->cq_off.wake_min);
 	z->cq.cqes = (struct zcrxdev_cqe *)(cq + s->cq_off.entries);
 	z->cq.entries = s->cq_entries;
 	z->cq.mask = s->cq_entries - 1;
@@ -276,7 +277,15 @@ int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 	return zcrx_return_cqe(z, cqe);
 }
 
-int zcrx_wait(struct zcrx *z, int timeout_ms)
+/* Tell the kernel how many completions are worth a wakeup. */
+static void zcrx_set_wake_min(struct zcrx *z, unsigned int nr)
+{
+	/* Plain stores: the poll() system call orders them before sleeping. */
+	if (__atomic_load_n(z->cq.kwake_min, __ATOMIC_RELAXED) != nr)
+		__atomic_store_n(z->cq.kwake_min, nr, __ATOMIC_RELAXED);
+}
+
+static int zcrx_wait_min(struct zcrx *z, unsigned int min, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = z->fd, .events = POLLIN };
 	bool map = z->flags & ZCRXDEV_SETUP_MAP;
@@ -284,15 +293,18 @@ int zcrx_wait(struct zcrx *z, int timeout_ms)
 
 	if (z->fd < 0)		/* exited or never set up: nothing will come */
 		return -EBADF;
+	if (!min)
+		min = 1;
+	zcrx_set_wake_min(z, min);
 	for (;;) {
-		if (zcrx_cq_ready(z))
+		if (zcrx_cq_ready(z) >= min)
 			return (int)zcrx_cq_ready(z);
 		if (map) {
 			/* Bytes wait in the sockets until we ask for them. */
 			ret = zcrx_recv_if_useful(z);
 			if (ret < 0)
 				return ret;
-			if (zcrx_cq_ready(z))
+			if (zcrx_cq_ready(z) >= min)
 				return (int)zcrx_cq_ready(z);
 		} else {
 			/* A stalled kernel only resumes on a wake: never sleep on it. */
@@ -308,11 +320,25 @@ int zcrx_wait(struct zcrx *z, int timeout_ms)
 			return -errno;
 		if (pfd.revents & (POLLERR | POLLNVAL))
 			return -EBADF;
-		/* MAP: POLLIN may mean "sockets ready": go round to RECV. */
-		if (!ret || !map) {
+		/*
+		 * Timed out, or woken with what the kernel thought enough (it
+		 * may be fewer than min: an end, an error, a stall).  MAP:
+		 * POLLIN may mean "sockets ready": go round to RECV.
+		 */
+		if (!ret || !map || zcrx_cq_ready(z)) {
 			unsigned int ready = zcrx_cq_ready(z);
 
 			return ready ? (int)ready : -ETIME;
 		}
 	}
+}
+
+int zcrx_wait(struct zcrx *z, int timeout_ms)
+{
+	return zcrx_wait_min(z, 1, timeout_ms);
+}
+
+int zcrx_wait_nr(struct zcrx *z, unsigned int nr, int timeout_ms)
+{
+	return zcrx_wait_min(z, nr, timeout_ms);
 }

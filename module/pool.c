@@ -111,6 +111,7 @@ static int zcrx_ring_alloc(struct zcrx_ring *r, u32 entries, size_t entry_size)
 	r->head = r->mem + ZCRX_RING_HEAD;
 	r->tail = r->mem + ZCRX_RING_TAIL;
 	r->flags = r->mem + ZCRX_RING_FLAGS;
+	r->wake_min = r->mem + ZCRX_RING_WAKE_MIN;
 	r->array = r->mem + ZCRX_RING_ENTRIES;
 	return 0;
 }
@@ -130,6 +131,7 @@ static void zcrx_ring_offsets(struct zcrxdev_ring_offsets *o)
 	o->tail = ZCRX_RING_TAIL;
 	o->flags = ZCRX_RING_FLAGS;
 	o->entries = ZCRX_RING_ENTRIES;
+	o->wake_min = ZCRX_RING_WAKE_MIN;
 }
 
 /* ---- pages ---- */
@@ -356,6 +358,7 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	s->rq.size = pool->rq.size;
 	zcrx_ring_offsets(&s->cq_off);
 	zcrx_ring_offsets(&s->rq_off);
+	s->rq_off.wake_min = 0;		/* a CQ-only word */
 	s->features = ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES | ZCRXDEV_FEAT_MAP;
 	return pool;
 
@@ -494,9 +497,30 @@ int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	return zcrx_insert_pages(vma, r->pages, r->nr_pages);
 }
 
-static bool zcrx_cq_pending(struct zcrx_pool *pool)
+/*
+ * Is there enough for a waiter (see the wake threshold in linux/zcrxdev.h)?
+ * Every word the process writes is read once and bounded.
+ */
+static bool zcrx_cq_wake_ready(struct zcrx_pool *pool)
 {
-	return READ_ONCE(pool->cq_tail) != READ_ONCE(*pool->cq.head);
+	u32 head = READ_ONCE(*pool->cq.head), tail = READ_ONCE(pool->cq_tail);
+	u32 ready = tail - head, min = READ_ONCE(*pool->cq.wake_min);
+	u32 flags = READ_ONCE(pool->cq_flags);
+
+	if (flags & ZCRXDEV_RING_DATA_READY)	/* RECV has work */
+		return true;
+	if (!ready)
+		return false;
+	if (ready > pool->cq.entries)	/* garbage head */
+		return true;
+	/*
+	 * A stalled socket may wait for the buffers of these very
+	 * completions; an unconsumed EOF, ERROR or SENT should not wait.
+	 */
+	if ((flags & ZCRXDEV_RING_NEED_WAKEUP) ||
+	    (s32)(READ_ONCE(pool->cq_urgent) - head) > 0)
+		return true;
+	return ready >= clamp_t(u32, min, 1, pool->cq.entries / 2);
 }
 
 __poll_t zcrx_pool_poll(struct zcrx_pool *pool, struct file *file,
@@ -505,15 +529,12 @@ __poll_t zcrx_pool_poll(struct zcrx_pool *pool, struct file *file,
 	poll_wait(file, &pool->cq_wait, wait);
 	/* Pairs with the barrier in wq_has_sleeper() in zcrx_pool_notify(). */
 	smp_mb();
-	if (zcrx_cq_pending(pool) ||
-	    (READ_ONCE(pool->cq_flags) & ZCRXDEV_RING_DATA_READY))
-		return EPOLLIN | EPOLLRDNORM;
-	return 0;
+	return zcrx_cq_wake_ready(pool) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 void zcrx_pool_notify(struct zcrx_pool *pool)
 {
-	if (wq_has_sleeper(&pool->cq_wait))
+	if (wq_has_sleeper(&pool->cq_wait) && zcrx_cq_wake_ready(pool))
 		wake_up_interruptible_poll(&pool->cq_wait, EPOLLIN | EPOLLRDNORM);
 }
 
@@ -723,6 +744,8 @@ static void __zcrx_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 	smp_store_release(pool->cq.tail, pool->cq_tail);
 
 	pool->stats.completions++;
+	if (flags & (ZCRXDEV_CQE_EOF | ZCRXDEV_CQE_ERROR | ZCRXDEV_CQE_SENT))
+		WRITE_ONCE(pool->cq_urgent, pool->cq_tail);
 	if (flags & ZCRXDEV_CQE_COPIED)
 		pool->stats.bytes_copied += len;
 	if (flags & ZCRXDEV_CQE_ZEROCOPY)

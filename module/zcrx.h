@@ -40,6 +40,7 @@
 #define ZCRX_RING_HEAD		0
 #define ZCRX_RING_TAIL		64
 #define ZCRX_RING_FLAGS		128
+#define ZCRX_RING_WAKE_MIN	192
 #define ZCRX_RING_ENTRIES	256
 
 enum zcrx_buf_state {
@@ -67,6 +68,7 @@ struct zcrx_ring {
 	u32		*head;		/* in mem; see linux/zcrxdev.h */
 	u32		*tail;
 	u32		*flags;
+	u32		*wake_min;	/* CQ: written by the process */
 	void		*array;
 };
 
@@ -139,6 +141,7 @@ struct zcrx_pool {
 	u32			nr_pending;
 	u32			cq_tail;	/* kernel's copy; the shared one is output only */
 	u32			cq_reserved;	/* slots promised to sockets mid-segment */
+	u32			cq_urgent;	/* cq_tail after the last EOF/ERROR/SENT */
 	u32			rq_head;	/* kernel's copy */
 	struct list_head	socks;		/* struct zcrx_sock.node */
 	struct list_head	stalled;	/* struct zcrx_sock.stall_node */

@@ -42,6 +42,7 @@ struct zcrx_cq {
 	unsigned int		*khead;
 	unsigned int		*ktail;
 	unsigned int		*kflags;
+	unsigned int		*kwake_min;	/* written by us: wake threshold */
 	struct zcrxdev_cqe	*cqes;
 	unsigned int		mask;
 	unsigned int		entries;
@@ -123,6 +124,12 @@ ZCRX_API int zcrx_recv(struct zcrx *z);
  * (-1: forever).  Returns the number ready, -ETIME or -EINTR.
  */
 ZCRX_API int zcrx_wait(struct zcrx *z, int timeout_ms);
+/*
+ * The same, but sleep until nr completions are ready (the kernel wakes us
+ * only then: fewer wakeups for small segments), or an end, error or SENT
+ * notice arrives, or timeout_ms passes; then return what is ready.
+ */
+ZCRX_API int zcrx_wait_nr(struct zcrx *z, unsigned int nr, int timeout_ms);
 
 /* Memory-model primitives: the pairs are documented in linux/zcrxdev.h. */
 #define zcrx_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)

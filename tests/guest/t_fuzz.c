@@ -649,11 +649,13 @@ static bool setup_out_ok(const struct zcrxdev_setup *in, const struct zcrxdev_se
 	    o->pool.offset == o->rq.offset || (o->cq.offset & 4095) ||
 	    (o->rq.offset & 4095) || (o->pool.offset & 4095) ||
 	    o->cq_off.entries < 192 || o->rq_off.entries < 192 ||
+	    !o->cq_off.wake_min || o->rq_off.wake_min ||
 	    !(o->features & ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES) ||
 	    o->map_threshold || o->win.size || o->win.offset)
 		return false;
 	for (i = 0; i < 4; i++)
-		if ((i < 2 && o->resv3[i]) || o->cq_off.resv[i] || o->rq_off.resv[i])
+		if ((i < 2 && o->resv3[i]) ||
+		    (i < 3 && (o->cq_off.resv[i] || o->rq_off.resv[i])))
 			return false;
 	return true;
 }

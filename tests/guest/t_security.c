@@ -141,7 +141,8 @@ static void test_no_uninitialised_copyout(void)
 	memset(s.resv1, 0, sizeof(s.resv1));
 	CHECK("setup_dirty_outputs", xioctl(fd, ZCRXDEV_IOC_SETUP, &s) == 0, "failed");
 	for (i = 0; i < 4; i++)
-		bad += s.cq_off.resv[i] || s.rq_off.resv[i] || (i < 2 && s.resv3[i]);
+		bad += (i < 3 && (s.cq_off.resv[i] || s.rq_off.resv[i])) ||
+		       (i < 2 && s.resv3[i]) || s.rq_off.wake_min;
 	CHECK("setup_output_reserved_zero", !bad && !s.map_threshold &&
 	      !s.win.size && !s.win.offset, "%u dirty words", bad);
 	close(fd);

@@ -38,6 +38,7 @@
 #define RING_HEAD	0
 #define RING_TAIL	64
 #define RING_FLAGS	128
+#define RING_WAKE_MIN	192
 #define RING_ENTRIES	256
 
 #define MAP_ALIGN	4096
@@ -111,6 +112,7 @@ static int fx_init(struct fx *f, unsigned int cq_entries, unsigned int rq_entrie
 
 	ring_words(f->cq_map, &z->cq.khead, &z->cq.ktail, start);
 	z->cq.kflags = (unsigned int *)(f->cq_map + RING_FLAGS);
+	z->cq.kwake_min = (unsigned int *)(f->cq_map + RING_WAKE_MIN);
 	z->cq.cqes = (struct zcrxdev_cqe *)(f->cq_map + RING_ENTRIES);
 	z->cq.entries = cq_entries;
 	z->cq.mask = cq_entries - 1;

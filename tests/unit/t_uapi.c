@@ -47,7 +47,8 @@
 	X(zcrxdev_ring_offsets, tail, 4, 4)		\
 	X(zcrxdev_ring_offsets, flags, 8, 4)		\
 	X(zcrxdev_ring_offsets, entries, 12, 4)		\
-	X(zcrxdev_ring_offsets, resv, 16, 4)
+	X(zcrxdev_ring_offsets, wake_min, 16, 4)	\
+	X(zcrxdev_ring_offsets, resv, 20, 4)
 
 #define SETUP_FIELDS(X)					\
 	X(zcrxdev_setup, flags, 0, 4)			\
@@ -136,7 +137,7 @@
 	X(zcrxdev_rqe, resv, 12, 4)
 
 /* Field sizes of the arrays and nested structures, as they are today. */
-_Static_assert(FSIZE(zcrxdev_ring_offsets, resv) == 16, "ring_offsets.resv");
+_Static_assert(FSIZE(zcrxdev_ring_offsets, resv) == 12, "ring_offsets.resv");
 _Static_assert(FSIZE(zcrxdev_setup, resv1) == 32, "setup.resv1");
 _Static_assert(FSIZE(zcrxdev_setup, pool) == 16, "setup.pool");
 _Static_assert(FSIZE(zcrxdev_setup, cq_off) == 32, "setup.cq_off");

@@ -44,6 +44,14 @@
  * flag is set it calls ZCRXDEV_IOC_WAKE once.  Either the kernel sees the
  * new entries or the process sees the flag.
  *
+ * Wake threshold: the process may write N to the CQ's wake_min word.  A
+ * poll() waiter is then woken, and the fd reported readable, only once N
+ * completions are ready (N is clamped to 1..entries / 2; 0 means 1), or
+ * sooner if the kernel has set NEED_WAKEUP or DATA_READY or has posted an
+ * EOF, ERROR or SENT completion the process has not consumed.  Fewer
+ * wakeups for a batch of small segments, at the price of latency up to the
+ * waiter's timeout.
+ *
  * The kernel never trusts what the process writes to shared memory: it keeps
  * its own copies of the indices it produces, bounds every index it reads,
  * and checks every refill entry (see struct zcrxdev_rqe).
@@ -124,7 +132,8 @@ struct zcrxdev_ring_offsets {
 	__u32	tail;
 	__u32	flags;
 	__u32	entries;	/* first entry of the array */
-	__u32	resv[4];
+	__u32	wake_min;	/* CQ: wake threshold, written by the process */
+	__u32	resv[3];
 };
 
 /* Bits of the CQ ring's flags word (written by the kernel only). */
