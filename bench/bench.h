@@ -49,14 +49,11 @@ static inline uint32_t bench_line_start(unsigned int conn)
 	return (conn * BENCH_CONN_STRIDE) % BENCH_LINES;
 }
 
-/* The pattern, PERIOD + extra bytes long so any write of <= extra is contiguous. */
-static inline unsigned char *bench_pattern(size_t extra)
+/* Fill p[0..len) with the pattern from pattern offset 0, repeating it. */
+static inline void bench_pattern_fill(unsigned char *p, size_t len)
 {
-	size_t len = BENCH_PERIOD + extra, j;
-	unsigned char *p;
+	size_t j;
 
-	if (posix_memalign((void **)&p, 4096, (len + 4095) & ~(size_t)4095))
-		return NULL;
 	for (j = 0; j < len; j++) {
 		size_t k = j % BENCH_PERIOD;
 
@@ -64,6 +61,17 @@ static inline unsigned char *bench_pattern(size_t extra)
 			bench_expect((uint32_t)(k / BENCH_LINE)) :
 			(uint8_t)(k ^ (k >> 7) ^ 0xA5);
 	}
+}
+
+/* The pattern, PERIOD + extra bytes long so any write of <= extra is contiguous. */
+static inline unsigned char *bench_pattern(size_t extra)
+{
+	size_t len = BENCH_PERIOD + extra;
+	unsigned char *p;
+
+	if (posix_memalign((void **)&p, 4096, (len + 4095) & ~(size_t)4095))
+		return NULL;
+	bench_pattern_fill(p, len);
 	return p;
 }
 

@@ -30,16 +30,27 @@
  *   zcrx-poll   libzcrx, pool of 256 x 64 KiB, zcrx_wait() (poll) when the
  *               completion ring is empty
  *   zcrx-busy   libzcrx, same pool, spins on the completion ring
+ *   zcrx-map    libzcrx, same pool set up ZCRXDEV_SETUP_MAP (the module's
+ *               default threshold) with its mapping window: zcrx_wait()
+ *               places payload with ZCRXDEV_IOC_RECV (zcrx_recv()) and
+ *               whole network pages are mapped instead of copied
+ *   zcrx-map1   the same with ZCRXDEV_SETUP_MAP_ALWAYS (every whole page)
  *
  * Measured from the first accept() to the last end of stream: wall time,
  * the whole machine's CPU time from /proc/stat (all CPUs: user, system,
  * irq+softirq), this process's CPU time (getrusage), and the system calls
  * the receive loop makes, counted by the receiver itself at each call site
  * (recv, epoll_wait, epoll_ctl, io_uring_enter via liburing's submit/wait,
- * splice, getsockopt, madvise, poll, ioctl).  Setup (socket, listen,
- * accept, mmap, pool/ring creation, attach) is not counted.
+ * splice, getsockopt, madvise, poll, ioctl).  libzcrx's calls are made
+ * inside the library (zcrx_wait() makes a variable number): they are
+ * counted by this program's own poll() and ioctl() (see "Counting
+ * libzcrx's system calls") and checked against the module's counters.
+ * Setup (socket, listen, accept, mmap, pool/ring creation, attach) is not
+ * counted.
  * -t kills the receiver after SECONDS (default 300).
  */
+/* poll() and ioctl() are defined below: no fortified inline versions. */
+#undef _FORTIFY_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -47,9 +58,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <zcrx.h>
 
@@ -77,7 +91,7 @@ static int nconns = 1, left;
 static unsigned long long per_conn;
 static unsigned long long nsys;		/* receive-loop system calls */
 static unsigned long long copied, zerocopy;
-static char extra[256];
+static char extra[512];
 static unsigned char *rxbuf;
 
 static void die(const char *what)
@@ -569,22 +583,85 @@ static void run_tcpzc(void)
 
 /* ---- zcrx ---------------------------------------------------------------- */
 
+/*
+ * Counting libzcrx's system calls.  zcrx_wait() makes its poll() and its
+ * ioctl()s (ZCRXDEV_IOC_RECV for a MAP pool, ZCRXDEV_IOC_WAKE) inside the
+ * library, as many per call as it needs; zcrx_rq_commit() and
+ * zcrx_return_slow() make wake ioctls there too.  To count every one,
+ * this program defines poll() and ioctl() itself: the dynamic linker binds
+ * libzcrx's calls to these (the executable comes first in symbol lookup).
+ * While count_fd names the pool's descriptor (the receive loop, where
+ * this program makes no call of its own) they count every poll() and the
+ * ioctl()s on that descriptor; they pass every call on to the kernel.
+ * run_zcrx() checks the ioctl count against the module's own counters
+ * (wakeups + recv_calls), so a build where the binding does not happen
+ * fails loudly.
+ */
+static int count_fd = -1;
+static unsigned long long lib_polls, lib_ioctls;
+
+int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	struct timespec ts = { timeout / 1000, (timeout % 1000) * 1000000L };
+
+	if (count_fd >= 0)	/* only libzcrx polls during the zcrx loop */
+		lib_polls++;
+	return ppoll(fds, nfds, timeout < 0 ? NULL : &ts, NULL);
+}
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (count_fd >= 0 && fd == count_fd)
+		lib_ioctls++;
+	return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+
 static struct zcrx z;
 static int zbusy;
+static unsigned int zflags;	/* ZCRXDEV_SETUP_MAP / _MAP_ALWAYS, or 0 */
+
+/* The map_threshold a pool set up with flags gets, from a throwaway pool. */
+static unsigned int map_threshold(unsigned int flags)
+{
+	struct zcrxdev_setup s;
+	int fd = open("/dev/zcrx", O_RDWR | O_CLOEXEC);
+
+	memset(&s, 0, sizeof(s));
+	s.flags = flags;
+	s.buf_size = ZCRXDEV_BUF_SIZE_MIN;
+	s.nr_bufs = 1;
+	if (fd < 0 || ioctl(fd, ZCRXDEV_IOC_SETUP, &s))
+		s.map_threshold = 0;
+	if (fd >= 0)
+		close(fd);
+	return s.map_threshold;
+}
 
 static void zcrx_setup(void)
 {
-	struct zcrx_params p = { .nr_bufs = POOL_BUFS, .buf_size = POOL_BUF_SIZE };
+	struct zcrx_params p = { .nr_bufs = POOL_BUFS, .buf_size = POOL_BUF_SIZE,
+				 .flags = zflags };
 	int ret = zcrx_init(&z, &p);
 
 	if (ret)
 		fail("zcrx_init", -ret);
+	if (zflags && !z.win_pages)
+		fail("zcrx_init: no mapping window", EOPNOTSUPP);
 }
 
 static void run_zcrx(void)
 {
 	struct zcrxdev_stats st;
 	unsigned long long spins = 0, waits = 0;
+	unsigned long long cqe_copied = 0, cqe_zc = 0, cqe_mapped = 0;
+	unsigned int threshold = zflags ? map_threshold(zflags) : 0;
+	size_t len;
 	int i, ret;
 
 	for (i = 0; i < nconns; i++) {
@@ -592,6 +669,7 @@ static void run_zcrx(void)
 		if (ret)
 			fail("zcrx_attach", -ret);
 	}
+	count_fd = z.fd;
 	while (left) {
 		struct zcrxdev_cqe *cqe;
 		unsigned int head, n = 0;
@@ -604,11 +682,10 @@ static void run_zcrx(void)
 #endif
 				continue;
 			}
-			/* zcrx_wait(): a wake ioctl if the kernel asked, then poll(). */
-			zcrx_smp_mb();
-			if (zcrx_need_wakeup(&z))
-				nsys++;
-			nsys++;
+			/*
+			 * A wake ioctl if the kernel asked, or (MAP) RECV ioctls
+			 * while the sockets hold bytes, and poll() to sleep.
+			 */
 			waits++;
 			ret = zcrx_wait(&z, 10000);
 			if (ret < 0 && ret != -EINTR)
@@ -625,25 +702,57 @@ static void run_zcrx(void)
 				continue;
 			}
 			conn_data(c, zcrx_cqe_data(&z, cqe), cqe->len);
-			if (!zcrx_rq_space(&z))
-				nsys++;		/* zcrx_return_slow's wake */
+			if (cqe->flags & ZCRXDEV_CQE_COPIED)
+				cqe_copied += cqe->len;
+			if (cqe->flags & ZCRXDEV_CQE_ZEROCOPY)
+				cqe_zc += cqe->len;
+			if (cqe->flags & ZCRXDEV_CQE_MAPPED)
+				cqe_mapped += cqe->len;
 			ret = zcrx_return_cqe(&z, cqe);
 			if (ret)
 				fail("zcrx_return_cqe", -ret);
 		}
 		zcrx_cq_advance(&z, n);
-		if (n && zcrx_rq_commit(&z) == 1)
-			nsys++;
+		if (n)
+			zcrx_rq_commit(&z);
 	}
+	count_fd = -1;
+	nsys = lib_polls + lib_ioctls;
 	if (zcrx_stats(&z, &st))
 		fail("zcrx_stats", errno);
 	copied = st.bytes_copied;
 	zerocopy = st.bytes_zerocopy;
-	snprintf(extra, sizeof(extra),
-		 "completions=%llu;stalls=%llu;wakeups=%llu;refill_bad=%llu;waits=%llu;spins=%llu",
+	/* What the completions said must be what the module counted. */
+	if (cqe_copied != st.bytes_copied || cqe_zc != st.bytes_zerocopy ||
+	    cqe_mapped != st.bytes_mapped) {
+		fprintf(stderr, "receiver: completions say %llu copied, %llu zero-copy, "
+			"%llu mapped; the module counted %llu, %llu, %llu\n",
+			cqe_copied, cqe_zc, cqe_mapped,
+			(unsigned long long)st.bytes_copied,
+			(unsigned long long)st.bytes_zerocopy,
+			(unsigned long long)st.bytes_mapped);
+		exit(1);
+	}
+	/* Every ioctl of the loop is a WAKE or a RECV, each counted by the module. */
+	if (lib_ioctls != st.wakeups + st.recv_calls) {
+		fprintf(stderr, "receiver: counted %llu ioctls, the module %llu wakes + "
+			"%llu receives: libzcrx's calls were not counted\n", lib_ioctls,
+			(unsigned long long)st.wakeups, (unsigned long long)st.recv_calls);
+		exit(1);
+	}
+	len = (size_t)snprintf(extra, sizeof(extra),
+		 "completions=%llu;stalls=%llu;wakeups=%llu;refill_bad=%llu;waits=%llu;spins=%llu;polls=%llu;ioctls=%llu",
 		 (unsigned long long)st.completions, (unsigned long long)st.stalls,
 		 (unsigned long long)st.wakeups, (unsigned long long)st.refill_bad,
-		 waits, spins);
+		 waits, spins, lib_polls, lib_ioctls);
+	if (zflags && len < sizeof(extra))
+		snprintf(extra + len, sizeof(extra) - len,
+			 ";mapped=%llu;fallbacks=%llu;zaps=%llu;zapped=%llu;recv_calls=%llu;threshold=%u;win_pages=%u",
+			 (unsigned long long)st.bytes_mapped,
+			 (unsigned long long)st.map_fallbacks,
+			 (unsigned long long)st.zap_calls,
+			 (unsigned long long)st.pages_zapped,
+			 (unsigned long long)st.recv_calls, threshold, z.win_pages);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -679,6 +788,8 @@ static const struct {
 	{ "tcpzc", NULL, run_tcpzc },
 	{ "zcrx-poll", zcrx_setup, run_zcrx },
 	{ "zcrx-busy", zcrx_setup, run_zcrx },
+	{ "zcrx-map", zcrx_setup, run_zcrx },
+	{ "zcrx-map1", zcrx_setup, run_zcrx },
 };
 
 int main(int argc, char **argv)
@@ -710,6 +821,10 @@ int main(int argc, char **argv)
 		goto usage;
 	to_file = !strcmp(method, "splice-file");
 	zbusy = !strcmp(method, "zcrx-busy");
+	if (!strcmp(method, "zcrx-map"))
+		zflags = ZCRXDEV_SETUP_MAP;
+	else if (!strcmp(method, "zcrx-map1"))
+		zflags = ZCRXDEV_SETUP_MAP_ALWAYS;
 	alarm(limit);
 	if (bench_pin(cpu))
 		return 1;
@@ -776,7 +891,7 @@ int main(int argc, char **argv)
 
 usage:
 	fprintf(stderr, "usage: %s -m recv|epoll|uring|splice|splice-file|tcpzc|"
-		"zcrx-poll|zcrx-busy [-a addr] -p port [-n conns] -b bytes_per_conn "
+		"zcrx-poll|zcrx-busy|zcrx-map|zcrx-map1 [-a addr] -p port [-n conns] -b bytes_per_conn "
 		"[-c cpu] [-t seconds] | -H\n", argv[0]);
 	return 2;
 }

@@ -3,7 +3,7 @@
  * sender - the one TCP sender of the benchmark.
  *
  *   sender -a ADDR -p PORT [-n CONNS] -b BYTES_PER_CONN -w WRITE_SIZE
- *          [-z] [-c CPU] [-t SECONDS]
+ *          [-z | -P] [-c CPU] [-t SECONDS]
  *
  * Opens CONNS connections to ADDR:PORT one after the other (so the
  * receiver accepts them in this order: connection i carries stream i of
@@ -17,6 +17,16 @@
  * notifications from MSG_ERRQUEUE (without that the socket's option memory
  * fills and send() fails with ENOBUFS).  The pattern buffer is never
  * written after setup, so no send waits for its notification.
+ *
+ * -P sends from a zcrx pool instead (libzcrx, ZCRXDEV_SETUP_WRITABLE): the
+ * process claims every buffer of a pool just large enough for the pattern
+ * (see pool_setup()), writes the pattern into it once through its writable
+ * mapping, never rewrites it, and queues WRITE_SIZE bytes of it per
+ * zcrx_send() call on the socket by page reference (no copy).  The pool
+ * posts a ZCRXDEV_CQE_SENT completion when the stack has let go of a
+ * send's pages; those are drained from the completion ring after every
+ * send (no system call), so none pile up in the kernel.
+ *
  * -c pins the process to a CPU; -t kills it after SECONDS (default 300).
  * Connecting retries for 10 s while the receiver is not listening yet.
  */
@@ -27,7 +37,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+
+#include <zcrx.h>
 
 #include "bench.h"
 
@@ -38,13 +51,110 @@
 #define MSG_ZEROCOPY 0x4000000
 #endif
 
+#define POOL_BUF_SIZE	65536u	/* -P: buffer size of the sending pool */
+
 struct conn {
 	int			fd;
 	unsigned long long	sent;
-	size_t			off;	/* pattern offset of stream byte 0 */
+	size_t			off;	/* offset of stream byte 0 in the source */
 };
 
+static struct conn conns[BENCH_MAX_CONNS];
 static unsigned long long zc_notes;
+
+/*
+ * The source of the bytes: the pattern buffer (send()) or the pool (-P).
+ * Stream byte i of a connection is src[(i + off) % lap], and src holds
+ * lap + WRITE_SIZE bytes, so every write is one contiguous range of it.
+ */
+static const unsigned char *src;
+static size_t lap = BENCH_PERIOD;
+
+/* -P: the pool. */
+static struct zcrx z;
+static int use_pool;
+
+static size_t gcd(size_t a, size_t b)
+{
+	while (b) {
+		size_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/*
+ * -P: a pool whose bytes are the pattern repeated, lap = lcm(PERIOD, page
+ * size) bytes long (4099 pages with 4 KiB pages), plus WRITE_SIZE so no
+ * write wraps.  A lap of whole pages keeps the stream's alignment to pool
+ * pages the same on every lap, and pool_conn_offset() makes it zero: every
+ * write of a page multiple then covers whole pool pages, which is what
+ * the receiving end can map (TCP_ZEROCOPY_RECEIVE, zcrx MAP pools).  A
+ * lap of just PERIOD bytes would shift that alignment by PERIOD % 4096
+ * bytes every lap.  Every buffer is claimed and held for the whole run;
+ * a held buffer may be sent again and again while it is not rewritten.
+ */
+static int pool_setup(size_t wsize)
+{
+	struct zcrx_params p = { .buf_size = POOL_BUF_SIZE,
+				 .flags = ZCRXDEV_SETUP_WRITABLE };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t offs[ZCRXDEV_CLAIM_MAX];
+	unsigned int held = 0;
+	int ret;
+
+	lap = BENCH_PERIOD / gcd(BENCH_PERIOD, page) * page;
+	p.nr_bufs = (unsigned int)((lap + wsize + POOL_BUF_SIZE - 1) / POOL_BUF_SIZE);
+	ret = zcrx_init(&z, &p);
+	if (ret) {
+		fprintf(stderr, "sender: zcrx_init: %s\n", strerror(-ret));
+		return -1;
+	}
+	while (held < z.nr_bufs) {
+		unsigned int want = z.nr_bufs - held;
+
+		ret = zcrx_claim(&z, offs, want < ZCRXDEV_CLAIM_MAX ? want :
+				 ZCRXDEV_CLAIM_MAX);
+		if (ret < 0) {
+			fprintf(stderr, "sender: zcrx_claim: %s\n", strerror(-ret));
+			return -1;
+		}
+		held += ret;
+	}
+	/* Every buffer is ours, so the pool is one range we may fill and send. */
+	bench_pattern_fill(z.pool, z.pool_size);
+	src = z.pool;
+	return 0;
+}
+
+/* -P: where connection conn's stream starts in the pool, page-aligned. */
+static size_t pool_conn_offset(unsigned int conn)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t off = bench_conn_offset(conn);
+
+	for (; off < lap; off += BENCH_PERIOD)
+		if (!(off % page))
+			return off;
+	return bench_conn_offset(conn);
+}
+
+/*
+ * -P: consume every completion the pool posted so far: SENT notices, the
+ * only kind a pool without sockets gets.  They hold no buffer, so there is
+ * nothing to return; they only say "done", and every buffer stays held.
+ */
+static void drain_sent(void)
+{
+	struct zcrxdev_cqe *cqe;
+	unsigned int head, n = 0;
+
+	zcrx_for_each_cqe(&z, head, cqe)
+		n++;
+	zcrx_cq_advance(&z, n);
+}
 
 /* Read every queued MSG_ZEROCOPY notification; they only say "done". */
 static void drain_errqueue(int fd)
@@ -111,16 +221,33 @@ static int connect_to(const char *addr, int port)
  * One send of up to wsize bytes on c; returns bytes sent, 0 if the socket
  * cannot take more now (non-blocking), -1 on error.
  */
-static ssize_t send_some(struct conn *c, const unsigned char *pat,
-			 unsigned long long total, size_t wsize, int zc)
+static ssize_t send_some(struct conn *c, unsigned long long total,
+			 size_t wsize, int zc)
 {
 	unsigned long long left = total - c->sent;
 	size_t len = left < wsize ? (size_t)left : wsize;
-	size_t idx = (size_t)((c->sent + c->off) % BENCH_PERIOD);
+	size_t idx = (size_t)((c->sent + c->off) % lap);
 	ssize_t n;
 
+	/* -P: after a short send, finish that write, so writes stay page-aligned. */
+	if (use_pool && len > wsize - c->sent % wsize)
+		len = wsize - c->sent % wsize;
+
 	for (;;) {
-		n = send(c->fd, pat + idx, len, MSG_NOSIGNAL | (zc ? MSG_ZEROCOPY : 0));
+		if (use_pool) {
+			long r = zcrx_send(&z, c->fd, idx, (uint32_t)len,
+					   (uint64_t)(c - conns));
+
+			drain_sent();
+			n = r;
+			if (r < 0) {
+				errno = (int)-r;
+				n = -1;
+			}
+		} else {
+			n = send(c->fd, src + idx, len,
+				 MSG_NOSIGNAL | (zc ? MSG_ZEROCOPY : 0));
+		}
 		if (zc)
 			drain_errqueue(c->fd);
 		if (n >= 0) {
@@ -138,7 +265,7 @@ static ssize_t send_some(struct conn *c, const unsigned char *pat,
 			poll(&p, 1, 1);
 			continue;
 		}
-		perror("sender: send");
+		perror(use_pool ? "sender: zcrx_send" : "sender: send");
 		return -1;
 	}
 }
@@ -150,11 +277,10 @@ int main(int argc, char **argv)
 	unsigned long long bytes = 0;
 	size_t wsize = 65536;
 	struct pollfd pfd[BENCH_MAX_CONNS];
-	struct conn conns[BENCH_MAX_CONNS];
-	unsigned char *pat;
+	unsigned char *pat = NULL;
 	int left;
 
-	while ((opt = getopt(argc, argv, "a:p:n:b:w:zc:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:p:n:b:w:zPc:t:")) != -1) {
 		switch (opt) {
 		case 'a': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -162,29 +288,38 @@ int main(int argc, char **argv)
 		case 'b': bytes = bench_size(optarg); break;
 		case 'w': wsize = bench_size(optarg); break;
 		case 'z': zc = 1; break;
+		case 'P': use_pool = 1; break;
 		case 'c': cpu = atoi(optarg); break;
 		case 't': limit = atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: %s -a addr -p port [-n conns] -b bytes "
-				"-w write_size [-z] [-c cpu] [-t seconds]\n", argv[0]);
+				"-w write_size [-z | -P] [-c cpu] [-t seconds]\n", argv[0]);
 			return 2;
 		}
 	}
-	if (nconns < 1 || nconns > BENCH_MAX_CONNS || !wsize || wsize > (64u << 20))
+	if (nconns < 1 || nconns > BENCH_MAX_CONNS || !wsize || wsize > (64u << 20) ||
+	    (zc && use_pool))
 		return 2;
 	alarm(limit);
+	signal(SIGPIPE, SIG_IGN);
 	if (bench_pin(cpu))
 		return 1;
-	pat = bench_pattern(wsize);
-	if (!pat)
-		return 1;
+	if (use_pool) {
+		if (pool_setup(wsize))
+			return 1;
+	} else {
+		pat = bench_pattern(wsize);
+		if (!pat)
+			return 1;
+		src = pat;
+	}
 
 	for (i = 0; i < nconns; i++) {
 		conns[i].fd = connect_to(addr, port);
 		if (conns[i].fd < 0)
 			return 1;
 		conns[i].sent = 0;
-		conns[i].off = bench_conn_offset(i);
+		conns[i].off = use_pool ? pool_conn_offset(i) : bench_conn_offset(i);
 		if (zc && setsockopt(conns[i].fd, SOL_SOCKET, SO_ZEROCOPY, &one,
 				     sizeof(one))) {
 			perror("sender: SO_ZEROCOPY");
@@ -194,7 +329,7 @@ int main(int argc, char **argv)
 
 	if (nconns == 1) {
 		while (conns[0].sent < bytes)
-			if (send_some(&conns[0], pat, bytes, wsize, zc) < 0)
+			if (send_some(&conns[0], bytes, wsize, zc) < 0)
 				return 1;
 	} else {
 		for (i = 0; i < nconns; i++) {
@@ -217,7 +352,7 @@ int main(int argc, char **argv)
 					drain_errqueue(conns[i].fd);
 				if (!(pfd[i].revents & POLLOUT))
 					continue;
-				if (send_some(&conns[i], pat, bytes, wsize, zc) < 0)
+				if (send_some(&conns[i], bytes, wsize, zc) < 0)
 					return 1;
 				if (conns[i].sent == bytes) {
 					conn_end(&conns[i], zc);
@@ -231,6 +366,15 @@ int main(int argc, char **argv)
 	for (i = 0; i < nconns; i++)
 		if (conns[i].fd >= 0)
 			conn_end(&conns[i], zc);
+	if (use_pool) {
+		/*
+		 * Sends still in flight need nothing from us: the pool's pages
+		 * live as long as the stack holds them, and the SENT notices
+		 * of a closed pool are dropped.
+		 */
+		drain_sent();
+		zcrx_exit(&z);
+	}
 	free(pat);
 	return 0;
 }

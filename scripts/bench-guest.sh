@@ -24,15 +24,36 @@
 # the receive-side kernel work of the stack lands on the sender's CPU: that
 # is why the whole-machine CPU time is the figure to compare.
 #
+# Two sections run one after the other:
+#   the receive matrix   links x write sizes x connections x receivers, all
+#                        fed by a plain send() sender (MSG_ZEROCOPY for
+#                        tcpzc, which cannot map anything without it);
+#   zero-copy paths      lo, 1 connection, write sizes x sender modes x
+#                        receivers, where the sender mode is one of
+#                          plain  send() from a buffer (sender.c)
+#                          msgzc  send() with MSG_ZEROCOPY (sender -z): over
+#                                 lo the kernel copies the pages into fresh
+#                                 whole pages at delivery, which receivers
+#                                 can map
+#                          pool   zcrx_send() of claimed buffers of a
+#                                 writable zcrx pool (sender -P): whole pool
+#                                 pages, by reference
+#                        and the receivers include zcrx's MAP pools
+#                        (zcrx-map, zcrx-map1) beside copy mode (zcrx-poll),
+#                        recv() and TCP_ZEROCOPY_RECEIVE (tcpzc).  Its link
+#                        field is lo@MODE (lo@plain, lo@msgzc, lo@pool).
+#
 # Output, on stdout (the guest's /init echoes it as "# ..." lines):
 #   BENCHINFO key=value            the machine and the settings
 #   BENCHMEM run,large,small,verify      memcpy.c, MB/s
 #   BENCHHDR <CSV header>
 #   BENCHCSV link,wsize,conns,method,run,<receiver RESULT fields>,status
+#                                  (link lo@MODE: the zero-copy paths)
 #   ok - bench.<...> / not ok - bench.<...>: <why>   the verdicts
 #
 # Settings (environment; on the guest's kernel command line for bench.sh):
 #   BENCH_QUICK=1        a small matrix: 64 KiB writes, lo and veth, 1 run
+#                        (the zero-copy paths: 64 KiB writes, 1 run)
 #   BENCH_RUNS=N         repetitions of each cell (5)
 #   BENCH_MB=N           MiB per run, split over the connections (256)
 #   BENCH_MB_4K=N        MiB per run for 4 KiB writes (BENCH_MB / 2)
@@ -40,6 +61,12 @@
 #   BENCH_SIZES=4k,64k   sender write sizes (4k,64k,1m)
 #   BENCH_CONNS=1,16     connection counts (1,16)
 #   BENCH_LINKS=lo,veth  links (lo,veth)
+#   BENCH_ZC=0           skip the zero-copy paths section (it runs by default)
+#   BENCH_ZC_RUNS=N      its repetitions (BENCH_RUNS)
+#   BENCH_ZC_MB=N        its MiB per run (BENCH_MB)
+#   BENCH_ZC_SIZES=64k   its write sizes (64k,1m; quick: 64k)
+#   BENCH_ZC_SENDERS=a,b its sender modes (plain,msgzc,pool)
+#   BENCH_ZC_METHODS=a,b its receivers (recv,tcpzc,zcrx-poll,zcrx-map,zcrx-map1)
 #   BENCH_BIN=DIR        where sender, receiver and memcpy are
 set -u
 
@@ -73,11 +100,13 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	mb=${BENCH_MB:-128}
 	sizes=${BENCH_SIZES:-64k}
 	conns=${BENCH_CONNS:-1}
+	zc_sizes=${BENCH_ZC_SIZES:-64k}
 else
 	runs=${BENCH_RUNS:-5}
 	mb=${BENCH_MB:-256}
 	sizes=${BENCH_SIZES:-4k,64k,1m}
 	conns=${BENCH_CONNS:-1,16}
+	zc_sizes=${BENCH_ZC_SIZES:-64k,1m}
 fi
 mb4k=${BENCH_MB_4K:-$((mb / 2))}
 methods=${BENCH_METHODS:-$all_methods}
@@ -87,6 +116,11 @@ ncpu=$(nproc 2>/dev/null || echo 1)
 if [ "$ncpu" -ge 2 ]; then txcpu=${BENCH_TX_CPU:-1}; else txcpu=${BENCH_TX_CPU:-0}; fi
 veth_mtu=${BENCH_VETH_MTU:-1500}
 run_limit=${BENCH_RUN_TIMEOUT:-120}
+zc=${BENCH_ZC:-1}
+zc_runs=${BENCH_ZC_RUNS:-$runs}
+zc_mb=${BENCH_ZC_MB:-$mb}
+zc_senders=${BENCH_ZC_SENDERS:-plain,msgzc,pool}
+zc_methods=${BENCH_ZC_METHODS:-recv,tcpzc,zcrx-poll,zcrx-map,zcrx-map1}
 
 bytes_of() {	# write size word -> bytes
 	case $1 in
@@ -154,8 +188,17 @@ info veth_mtu "$veth_mtu"
 info tcp_rmem "$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
 info tcp_wmem "$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem)"
 info clk_tck "$(getconf CLK_TCK 2>/dev/null || echo 100)"
+info zc "$zc"
+info zc_runs "$zc_runs"
+info zc_mib_per_run "$zc_mb"
+info zc_sizes "$zc_sizes"
+info zc_senders "$zc_senders"
+info zc_methods "$zc_methods"
 
 t_start=$(cut -d' ' -f1 /proc/uptime)
+since() {	# UPTIME: whole seconds since then
+	awk -v a="$1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }'
+}
 
 # --- One run --------------------------------------------------------------------
 port=20000
@@ -166,7 +209,18 @@ rx_err=/tmp/bench.rxerr.$$
 tx_err=/tmp/bench.txerr.$$
 empty=$("$bin/receiver" -H | sed 's/[^,]//g')	# as many commas as fields - 1
 
+# The sender's option for a sender mode (see the top).
+sender_opt() {
+	case $1 in
+	msgzc) echo -z ;;
+	pool) echo -P ;;
+	*) ;;
+	esac
+}
+
 # run_one LINK WSIZE CONNS METHOD RUN [MIB]: prints one BENCHCSV line.
+# LINK is lo or veth (the receive matrix), or lo@MODE (the zero-copy paths:
+# sender mode MODE).
 run_one() {
 	link=$1 w=$2 n=$3 m=$4 r=$5 mib=${6:-}
 	if [ -z "$mib" ]; then
@@ -175,21 +229,23 @@ run_one() {
 	per=$((mib * 1048576 / n))
 	port=$((port + 1))
 	[ $port -gt 60000 ] && port=20001
-	if [ "$link" = veth ]; then
+	if [ "${link%@*}" = veth ]; then
 		addr=10.77.0.1
 		wrap="nsenter -t $holder -n"
 	else
 		addr=127.0.0.1
 		wrap=
 	fi
-	zc=
-	[ "$m" = tcpzc ] && zc=-z
+	case $link in
+	*@*) txopt=$(sender_opt "${link#*@}") ;;
+	*) txopt=; [ "$m" = tcpzc ] && txopt=-z ;;
+	esac
 	"$bin/receiver" -m "$m" -p $port -n "$n" -b $per -c "$rxcpu" -t "$run_limit" \
 		>"$rx_out" 2>"$rx_err" &
 	rxpid=$!
-	# shellcheck disable=SC2086 # $wrap and $zc are word lists
+	# shellcheck disable=SC2086 # $wrap and $txopt are word lists
 	$wrap "$bin/sender" -a $addr -p $port -n "$n" -b $per -w "$(bytes_of "$w")" \
-		-c "$txcpu" -t "$run_limit" $zc 2>"$tx_err"
+		-c "$txcpu" -t "$run_limit" $txopt 2>"$tx_err"
 	txrc=$?
 	wait $rxpid
 	rxrc=$?
@@ -218,7 +274,8 @@ done
 # --- Warm-up: every method once, not reported ---------------------------------------
 enabled() {	# METHOD LINK: can it run here?
 	case $1 in zcrx-*) [ $have_zcrx = 1 ] || return 1 ;; esac
-	case $2 in veth) [ $have_veth = 1 ] || return 1 ;; esac
+	case $2 in *@pool) [ $have_zcrx = 1 ] || return 1 ;; esac
+	case ${2%@*} in veth) [ $have_veth = 1 ] || return 1 ;; esac
 	return 0
 }
 for m in $(words "$methods"); do
@@ -249,11 +306,45 @@ while [ $r -le "$runs" ]; do
 			done
 		done
 	done
-	echo "# bench: repetition $r of $runs done after $(awk -v a="$t_start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s"
+	echo "# bench: repetition $r of $runs done after $(since "$t_start") s"
 	r=$((r + 1))
 done
 
-info seconds "$(awk -v a="$t_start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }')"
+# --- The zero-copy paths --------------------------------------------------------------
+# lo, 1 connection: for each write size and sender mode the receivers run
+# back to back, in an order rotated every repetition, as above.
+t_zc=$(cut -d' ' -f1 /proc/uptime)
+if [ "$zc" = 1 ]; then
+	# Warm-up, not reported: each sender mode once, and each receiver
+	# that the receive matrix did not warm up.
+	first=$(words "$zc_methods" | awk '{ print $1 }')
+	for s in $(words "$zc_senders"); do
+		enabled "$first" "lo@$s" || continue
+		run_one "lo@$s" 64k 1 "$first" 0 32 | sed 's/^BENCHCSV /# warm-up: /'
+	done
+	for m in $(words "$zc_methods"); do
+		case ",$methods,$first," in *,"$m",*) continue ;; esac
+		enabled "$m" lo@plain || continue
+		run_one lo@plain 64k 1 "$m" 0 32 | sed 's/^BENCHCSV /# warm-up: /'
+	done
+	r=1
+	while [ $r -le "$zc_runs" ]; do
+		order=$(rotate "$zc_methods" $((r - 1)))
+		for w in $(words "$zc_sizes"); do
+			for s in $(words "$zc_senders"); do
+				for m in $order; do
+					enabled "$m" "lo@$s" || continue
+					run_one "lo@$s" "$w" 1 "$m" "$r" "$zc_mb"
+				done
+			done
+		done
+		echo "# bench: zero-copy paths, repetition $r of $zc_runs done after $(since "$t_start") s"
+		r=$((r + 1))
+	done
+fi
+
+info zc_seconds "$(since "$t_zc")"
+info seconds "$(since "$t_start")"
 if [ $nfail = 0 ] && [ $nrun -gt 0 ]; then
 	echo "ok - bench.matrix_verified"
 else

@@ -19,6 +19,11 @@
 #   results.csv   per cell (link, write size, connections, method): median,
 #                 min and max over the runs of every figure, per GiB
 #   memcpy.csv    the guest's single-thread memcpy bandwidth, per run
+#   zc-runs.csv, zc-results.csv
+#                 the same two for the zero-copy paths section (lo, 1
+#                 connection, sender modes x receivers; its rows are the
+#                 BENCHCSV lines whose link is lo@MODE), with a sender column
+#                 and, in zc-results.csv, the share of bytes mapped
 #   results.md    the same as tables, the targets of the issue checked
 #   chart.png     throughput and whole-guest CPU per GiB (gnuplot)
 #
@@ -57,7 +62,9 @@ need_gnuplot() {
 bench_vars() {	# KEY=VALUE words of the BENCH_* settings for the guest
 	local v
 	for v in BENCH_QUICK BENCH_RUNS BENCH_MB BENCH_MB_4K BENCH_METHODS \
-		BENCH_SIZES BENCH_CONNS BENCH_LINKS BENCH_VETH_MTU BENCH_RUN_TIMEOUT; do
+		BENCH_SIZES BENCH_CONNS BENCH_LINKS BENCH_VETH_MTU BENCH_RUN_TIMEOUT \
+		BENCH_ZC BENCH_ZC_RUNS BENCH_ZC_MB BENCH_ZC_SIZES BENCH_ZC_SENDERS \
+		BENCH_ZC_METHODS; do
 		[[ -n ${!v:-} ]] && printf '%s=%s ' "$v" "${!v}"
 	done
 	return 0
@@ -127,7 +134,7 @@ run_guest() {
 	if [[ ${BENCH_QUICK:-0} == 1 ]]; then
 		log "booting $rel under QEMU ($accel, 2 vCPUs); the quick matrix takes about a minute"
 	else
-		log "booting $rel under QEMU ($accel, 2 vCPUs); the matrix takes 10 to 15 minutes under TCG"
+		log "booting $rel under QEMU ($accel, 2 vCPUs); the receive matrix and the zero-copy paths take 10 to 15 minutes under TCG"
 	fi
 	others=$(pgrep -c -f '^qemu-system' || true)
 	[[ ${others:-0} -eq 0 ]] ||
@@ -184,12 +191,15 @@ run_host() {
 lines_of() { sed -n "s/^\(# \)\{0,1\}$1 //p" "$guest_log" | tr -d '\r'; }
 
 aggregate() {
-	local hdr
+	local hdr all=$out/.runs-all.csv zcat=$out/.zc-runs.csv
 	mkdir -p "$out"
 	hdr=$(lines_of BENCHHDR | head -n 1)
 	[[ -n $hdr ]] || die "no BENCHHDR line in $guest_log: the benchmark did not start"
 	# Per run: the share of the host's CPUs other work used meanwhile, from
-	# the monitor (see monitor_guest); empty without one.
+	# the monitor (see monitor_guest); empty without one.  Over every
+	# BENCHCSV line in log order (the monitor counts them all), then split:
+	# the receive matrix to runs.csv, the zero-copy paths (link lo@MODE)
+	# to zc-runs.csv.
 	{
 		echo "$hdr,host_other_pct"
 		lines_of BENCHCSV | awk -F, -v mon="$guest_log.monitor" -v ncpu="$(nproc)" '
@@ -214,13 +224,36 @@ aggregate() {
 			}
 			print $0 "," pct
 		}'
-	} >"$out/runs.csv"
+	} >"$all"
+	awk -F, 'NR == 1 || $1 !~ /@/' "$all" >"$out/runs.csv"
+	awk -F, 'NR == 1 || $1 ~ /@/' "$all" >"$zcat"
+	rm -f "$all" "$out/zc-runs.csv" "$out/zc-results.csv"
 	{ echo "run,memcpy_64MiB_MBps,memcpy_256KiB_MBps,verify_MBps"; lines_of BENCHMEM; } \
 		>"$out/memcpy.csv"
 	lines_of BENCHINFO >"$out/.info"
-	[[ $(wc -l <"$out/runs.csv") -gt 1 ]] || die "no BENCHCSV line in $guest_log"
+	[[ $(wc -l <"$out/runs.csv") -gt 1 || $(wc -l <"$zcat") -gt 1 ]] ||
+		die "no BENCHCSV line in $guest_log"
 
-	awk -F, -v OFS=, -f - "$out/runs.csv" >"$out/results.csv" <<'EOF'
+	summarize "$out/runs.csv" 0 >"$out/results.csv"
+	if [[ $(wc -l <"$zcat") -gt 1 ]]; then
+		# The same per cell, keyed by lo@MODE; then MODE gets a column.
+		summarize "$zcat" 1 | split_sender >"$out/zc-results.csv"
+		split_sender <"$zcat" >"$out/zc-runs.csv"
+	fi
+	rm -f "$zcat"
+	write_markdown
+	draw_chart
+}
+
+# "lo@MODE,..." -> "lo,MODE,..." and a sender column after link in the header.
+split_sender() { sed '1s/^link,/link,sender,/; 1!s/^\([^,@]*\)@\([^,]*\),/\1,\2,/'; }
+
+# summarize RUNS_CSV MAPPED: median, min and max of every figure per cell
+# (link, write size, connections, method) over the runs that passed.
+# MAPPED=1 adds mapped_pct: the share of bytes mapped into the receiver
+# (tcpzc: its zerocopy field; zcrx: mapped= of its extra field).
+summarize() {
+	awk -F, -v OFS=, -v mapped="$2" -f - "$1" <<'EOF'
 function sort_n(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++)
 		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
@@ -243,7 +276,7 @@ function stat(key, m,   a, i, n, med) {
 NR == 1 {
 	for (i = 1; i <= NF; i++)
 		col[$i] = i
-	nm = split("mbps guest_cpu guest_user guest_sys guest_irq guest_ticks rx_core rx_cpu syscalls copied_pct zerocopy_pct host_other", metric, " ")
+	nm = split("mbps guest_cpu guest_user guest_sys guest_irq guest_ticks rx_core rx_cpu syscalls copied_pct zerocopy_pct" (mapped ? " mapped_pct" : "") " host_other", metric, " ")
 	next
 }
 {
@@ -273,12 +306,21 @@ NR == 1 {
 	put(key, "syscalls", $col["syscalls"] / gib)
 	put(key, "copied_pct", 100 * $col["copied"] / $col["bytes"])
 	put(key, "zerocopy_pct", 100 * $col["zerocopy"] / $col["bytes"])
+	if (mapped) {
+		mb = 0
+		if ($col["method"] == "tcpzc")
+			mb = $col["zerocopy"]
+		else if (match($col["extra"], /(^|;)mapped=[0-9]+/))
+			mb = substr($col["extra"], RSTART, RLENGTH)
+		sub(/.*=/, "", mb)
+		put(key, "mapped_pct", 100 * mb / $col["bytes"])
+	}
 	if (("host_other_pct" in col) && $col["host_other_pct"] != "")
 		put(key, "host_other", $col["host_other_pct"])
 }
 END {
 	printf "link,wsize,conns,method,runs_ok,runs_failed"
-	split("mbps guest_cpu_s_per_gib guest_user_s_per_gib guest_sys_s_per_gib guest_irq_s_per_gib guest_ticks_s_per_gib rx_core_s_per_gib rx_cpu_s_per_gib syscalls_per_gib copied_pct zerocopy_pct host_other_pct", label, " ")
+	split("mbps guest_cpu_s_per_gib guest_user_s_per_gib guest_sys_s_per_gib guest_irq_s_per_gib guest_ticks_s_per_gib rx_core_s_per_gib rx_cpu_s_per_gib syscalls_per_gib copied_pct zerocopy_pct" (mapped ? " mapped_pct" : "") " host_other_pct", label, " ")
 	for (m = 1; m <= nm; m++)
 		printf ",%s_med,%s_min,%s_max", label[m], label[m], label[m]
 	printf "\n"
@@ -292,8 +334,6 @@ END {
 	}
 }
 EOF
-	write_markdown
-	draw_chart
 }
 
 info_of() { sed -n "s/^$1=//p" "$out/.info" | head -n 1; }
@@ -566,7 +606,119 @@ EOF
 			echo
 			targets_table "${BENCH_QUIET_PCT:-10}"
 		fi
+		[[ ! -r $out/zc-results.csv ]] || zc_markdown
 	} >"$md"
+}
+
+# The zero-copy paths section of results.md, from zc-results.csv.
+zc_markdown() {
+	echo
+	echo "## Zero-copy paths"
+	echo
+	echo "Loopback (MTU $(info_of lo_mtu)), 1 connection, $(info_of zc_mib_per_run) MiB per run, $(info_of zc_runs) run(s) per cell;"
+	echo "every sender mode feeds every receiver. Sender modes: *plain* \`send()\` from"
+	echo "a buffer; *msgzc* \`send(MSG_ZEROCOPY)\` from the same buffer (over lo the kernel"
+	echo "copies its pages into fresh whole pages at delivery); *pool* \`zcrx_send()\` of"
+	echo "buffers claimed from a writable zcrx pool, filled once (whole pool pages, by"
+	echo "reference). Receivers: *zcrx-poll* is zcrx's copy mode; *zcrx-map* and"
+	echo "*zcrx-map1* are MAP pools (the module's default threshold and"
+	echo "MAP_ALWAYS), which map whole page-aligned network pages instead of copying"
+	echo "them; *tcpzc* is TCP_ZEROCOPY_RECEIVE."
+	echo
+	echo "Medians. *CPU*: whole-guest CPU s/GiB. *mapped*: share of the bytes mapped"
+	echo "into the receiving process (tcpzc's mapped pages, zcrx's MAPPED"
+	echo "completions); *zero-copy*: share not copied on the receive side (zcrx:"
+	echo "ZEROCOPY completions, which include MAPPED). *syscalls*: receive loop,"
+	echo "counted by the receiver (zcrx: every poll() and ioctl() libzcrx makes). *vs"
+	echo "zcrx-poll*, *vs tcpzc*: CPU/GiB divided by theirs for the same sender and"
+	echo "write size (ratio of medians)."
+	# The pools' map_threshold, as the receiver found it (extra: threshold=).
+	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		match($col["extra"], /(^|;)threshold=[0-9]+/) {
+			t = substr($col["extra"], RSTART, RLENGTH); sub(/.*=/, "", t)
+			k = $col["method"] " " t " bytes"
+			if (!(k in seen)) { seen[k] = 1; list = list (list == "" ? "" : ", ") k }
+		}
+		END { if (list != "") printf "\nmap_threshold of the MAP pools in this run: %s.\n", list }' \
+		"$out/zc-runs.csv"
+	awk -F, -f - "$out/zc-results.csv" <<'EOF'
+function f(x, d) { return x == "" ? "-" : sprintf("%." d "f", x) }
+function r(i, d) { return $i == "" ? "-" : f($i, d) " (" f($(i + 1), d) "-" f($(i + 2), d) ")" }
+function pct(x) { return x == "" ? "-" : sprintf("%.0f%%", x) }
+function ratio(a, b) { return (a == "" || b == "" || b <= 0) ? "-" : sprintf("%.2f", a / b) }
+function label(s) {
+	if (s == "plain") return "plain `send()`"
+	if (s == "msgzc") return "`send(MSG_ZEROCOPY)`"
+	if (s == "pool") return "`zcrx_send()` from a writable pool"
+	return s
+}
+# One matrix: rows sender x write size, columns the receivers.
+function matrix(title, m, kind,   c, j, x) {
+	printf "\n%s:\n\n| sender | write |", title
+	for (j = 1; j <= nm; j++) printf " %s |", meth[j]
+	printf "\n| --- | --- |"
+	for (j = 1; j <= nm; j++) printf " ---: |"
+	printf "\n"
+	for (c = 1; c <= nc; c++) {
+		split(cells[c], p, SUBSEP)
+		printf "| %s | %s |", p[1], p[2]
+		for (j = 1; j <= nm; j++) {
+			x = v[cells[c], meth[j], m]
+			printf " %s |", kind == "pct" ? pct(x) : f(x, kind)
+		}
+		printf "\n"
+	}
+}
+NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+{
+	cell = $(col["sender"]) SUBSEP $(col["wsize"])
+	if (!(cell in seen)) { seen[cell] = 1; cells[++nc] = cell }
+	if (!($(col["sender"]) in sseen)) { sseen[$(col["sender"])] = 1; senders[++ns] = $(col["sender"]) }
+	m = $(col["method"])
+	if (!(m in mseen)) { mseen[m] = 1; meth[++nm] = m }
+	split("mbps guest_cpu_s_per_gib rx_cpu_s_per_gib syscalls_per_gib mapped_pct zerocopy_pct", names, " ")
+	for (i in names)
+		v[cell, m, names[i]] = $(col[names[i] "_med"])
+	line[cell, m] = $0
+}
+END {
+	matrix("MB/s", "mbps", 0)
+	matrix("Whole-guest CPU s/GiB", "guest_cpu_s_per_gib", 2)
+	matrix("Receive-loop syscalls/GiB", "syscalls_per_gib", 0)
+	matrix("Bytes mapped", "mapped_pct", "pct")
+	for (s = 1; s <= ns; s++) {
+		printf "\n### Sender: %s\n\n", label(senders[s])
+		print "| write | method | MB/s | whole-guest CPU s/GiB | rx CPU s/GiB | syscalls/GiB | mapped | zero-copy | vs zcrx-poll | vs tcpzc | runs | host busy |"
+		print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		for (c = 1; c <= nc; c++) {
+			split(cells[c], p, SUBSEP)
+			if (p[1] != senders[s])
+				continue
+			for (j = 1; j <= nm; j++) {
+				if (!((cells[c], meth[j]) in line))
+					continue
+				$0 = line[cells[c], meth[j]]
+				cpu = $(col["guest_cpu_s_per_gib_med"])
+				hb = $(col["host_other_pct_med"]) == "" ? "-" : sprintf("%.0f%%", $(col["host_other_pct_med"]))
+				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%s | %s |\n",
+					p[2], meth[j], r(col["mbps_med"], 0),
+					r(col["guest_cpu_s_per_gib_med"], 2),
+					f($(col["rx_cpu_s_per_gib_med"]), 2),
+					f($(col["syscalls_per_gib_med"]), 0),
+					pct($(col["mapped_pct_med"])), pct($(col["zerocopy_pct_med"])),
+					ratio(cpu, v[cells[c], "zcrx-poll", "guest_cpu_s_per_gib"]),
+					ratio(cpu, v[cells[c], "tcpzc", "guest_cpu_s_per_gib"]),
+					$(col["runs_ok"]), ($(col["runs_failed"]) > 0 ? " (" $(col["runs_failed"]) " failed)" : ""), hb
+			}
+		}
+	}
+}
+EOF
+	echo
+	echo "zcrx-map and zcrx-map1 in \`zc-runs.csv\` (extra field): *mapped*, *fallbacks*"
+	echo "(mappable runs copied: window full, ...), *zaps*/*zapped* (window unmaps and"
+	echo "pages unmapped), *recv_calls* (ZCRXDEV_IOC_RECV), *threshold* (bytes, the pool's"
+	echo "map_threshold), *polls*/*ioctls* (the receive loop's calls)."
 }
 
 # Two rows (throughput, whole-guest CPU per GiB) by four columns (link x
@@ -660,11 +812,17 @@ esac
 
 aggregate
 rm -f "$out/.info"
-log "results in $out/: runs.csv results.csv memcpy.csv results.md chart.png"
+if [[ -r $out/zc-runs.csv ]]; then
+	log "results in $out/: runs.csv results.csv zc-runs.csv zc-results.csv memcpy.csv results.md chart.png"
+else
+	log "results in $out/: runs.csv results.csv memcpy.csv results.md chart.png"
+fi
 log "took $((SECONDS - started)) s"
-nfail=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "status") c = i; next }
-	$c != "ok"' "$out/runs.csv" | wc -l)
+runs_files=("$out/runs.csv")
+[[ ! -r $out/zc-runs.csv ]] || runs_files+=("$out/zc-runs.csv")
+nfail=$(awk -F, 'FNR == 1 { for (i = 1; i <= NF; i++) if ($i == "status") c = i; next }
+	$c != "ok"' "${runs_files[@]}" | wc -l)
 if [[ $guest_ok != 1 || $nfail -ne 0 ]]; then
-	log "FAILED: $nfail failed runs (see $out/runs.csv and the log)"
+	log "FAILED: $nfail failed runs (see $out/runs.csv, $out/zc-runs.csv and the log)"
 	exit 1
 fi
