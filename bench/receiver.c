@@ -30,6 +30,9 @@
  *   zcrx-poll   libzcrx, pool of 256 x 64 KiB, zcrx_wait() (poll) when the
  *               completion ring is empty
  *   zcrx-busy   libzcrx, same pool, spins on the completion ring
+ *   zcrx-batch  libzcrx, same pool, zcrx_wait_nr(16, 1 ms): the kernel
+ *               wakes the receiver once 16 completions are ready (or an
+ *               end of stream, a stall, 1 ms)
  *   zcrx-map    libzcrx, same pool set up ZCRXDEV_SETUP_MAP (the module's
  *               default threshold) with its mapping window: zcrx_wait()
  *               places payload with ZCRXDEV_IOC_RECV (zcrx_recv()) and
@@ -623,7 +626,7 @@ int ioctl(int fd, unsigned long req, ...)
 }
 
 static struct zcrx z;
-static int zbusy;
+static int zbusy, zbatch;
 static unsigned int zflags;	/* ZCRXDEV_SETUP_MAP / _MAP_ALWAYS, or 0 */
 
 /* The map_threshold a pool set up with flags gets, from a throwaway pool. */
@@ -687,7 +690,9 @@ static void run_zcrx(void)
 			 * while the sockets hold bytes, and poll() to sleep.
 			 */
 			waits++;
-			ret = zcrx_wait(&z, 10000);
+			ret = zbatch ? zcrx_wait_nr(&z, 16, 1) : zcrx_wait(&z, 10000);
+			if (ret == -ETIME && zbatch)
+				ret = 0;	/* 1 ms passed: go round */
 			if (ret < 0 && ret != -EINTR)
 				fail("zcrx_wait", -ret);
 		}
@@ -788,6 +793,7 @@ static const struct {
 	{ "tcpzc", NULL, run_tcpzc },
 	{ "zcrx-poll", zcrx_setup, run_zcrx },
 	{ "zcrx-busy", zcrx_setup, run_zcrx },
+	{ "zcrx-batch", zcrx_setup, run_zcrx },
 	{ "zcrx-map", zcrx_setup, run_zcrx },
 	{ "zcrx-map1", zcrx_setup, run_zcrx },
 };
@@ -821,6 +827,7 @@ int main(int argc, char **argv)
 		goto usage;
 	to_file = !strcmp(method, "splice-file");
 	zbusy = !strcmp(method, "zcrx-busy");
+	zbatch = !strcmp(method, "zcrx-batch");
 	if (!strcmp(method, "zcrx-map"))
 		zflags = ZCRXDEV_SETUP_MAP;
 	else if (!strcmp(method, "zcrx-map1"))
@@ -891,7 +898,7 @@ int main(int argc, char **argv)
 
 usage:
 	fprintf(stderr, "usage: %s -m recv|epoll|uring|splice|splice-file|tcpzc|"
-		"zcrx-poll|zcrx-busy|zcrx-map|zcrx-map1 [-a addr] -p port [-n conns] -b bytes_per_conn "
+		"zcrx-poll|zcrx-busy|zcrx-batch|zcrx-map|zcrx-map1 [-a addr] -p port [-n conns] -b bytes_per_conn "
 		"[-c cpu] [-t seconds] | -H\n", argv[0]);
 	return 2;
 }

@@ -26,7 +26,7 @@
 #include "zcrx.h"
 
 /* Default threshold, in pages (see docs/benchmarks.md for the figures). */
-#define ZCRX_MAP_THRESHOLD_DEFAULT	1
+#define ZCRX_MAP_THRESHOLD_DEFAULT	4
 /* RECV unmaps returned pages once this many are waiting (or when idle). */
 #define ZCRX_ZAP_BATCH			64
 

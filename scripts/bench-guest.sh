@@ -64,7 +64,7 @@
 #   BENCH_ZC=0           skip the zero-copy paths section (it runs by default)
 #   BENCH_ZC_RUNS=N      its repetitions (BENCH_RUNS)
 #   BENCH_ZC_MB=N        its MiB per run (BENCH_MB)
-#   BENCH_ZC_SIZES=64k   its write sizes (64k,1m; quick: 64k)
+#   BENCH_ZC_SIZES=64k   its write sizes (4k,64k,1m; quick: 64k)
 #   BENCH_ZC_SENDERS=a,b its sender modes (plain,msgzc,pool)
 #   BENCH_ZC_METHODS=a,b its receivers (recv,tcpzc,zcrx-poll,zcrx-map,zcrx-map1)
 #   BENCH_BIN=DIR        where sender, receiver and memcpy are
@@ -94,7 +94,7 @@ done
 # Comma lists -> words.
 words() { echo "$1" | tr ',' ' '; }
 
-all_methods="recv,epoll,uring,splice,splice-file,tcpzc,zcrx-poll,zcrx-busy"
+all_methods="recv,epoll,uring,splice,splice-file,tcpzc,zcrx-poll,zcrx-busy,zcrx-batch"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	runs=${BENCH_RUNS:-1}
 	mb=${BENCH_MB:-128}
@@ -106,7 +106,7 @@ else
 	mb=${BENCH_MB:-256}
 	sizes=${BENCH_SIZES:-4k,64k,1m}
 	conns=${BENCH_CONNS:-1,16}
-	zc_sizes=${BENCH_ZC_SIZES:-64k,1m}
+	zc_sizes=${BENCH_ZC_SIZES:-4k,64k,1m}
 fi
 mb4k=${BENCH_MB_4K:-$((mb / 2))}
 methods=${BENCH_METHODS:-$all_methods}

@@ -397,8 +397,8 @@ $(col[FILENAME, "status"]) == "ok" {
 		$(col[FILENAME, "syscalls"]) / b " " (hb == "" ? "" : hb)
 }
 END {
-	print "| link | write | conns | CPU vs recv | CPU vs uring | zcrx-poll MB/s vs best peer | zcrx-busy MB/s vs best peer | syscalls vs recv | zcrx-busy syscalls vs recv |"
-	print "| --- | --- | ---: | --- | --- | --- | --- | --- | --- |"
+	print "| link | write | conns | CPU vs recv | zcrx-batch CPU vs recv | CPU vs uring | zcrx-poll MB/s vs best peer | zcrx-busy MB/s vs best peer | syscalls vs recv | zcrx-busy syscalls vs recv |"
+	print "| --- | --- | ---: | --- | --- | --- | --- | --- | --- | --- |"
 	for (c = 1; c <= nc; c++) {
 		cell = cells[c]
 		split(cell, p, SUBSEP)
@@ -406,6 +406,8 @@ END {
 		lim = small ? 0.7 : 0.8
 		x = paired(cell, "zcrx-poll", "recv", 2, 1)
 		s1 = x == "" ? "-" : show(x, 2) " (<= " lim ") " mark(x <= lim)
+		x = paired(cell, "zcrx-batch", "recv", 2, 1)
+		sb = x == "" ? "-" : show(x, 2) " " mark(x <= lim)
 		x = paired(cell, "zcrx-poll", "uring", 2, 1)
 		s2 = x == "" ? "-" : show(x, 2) (small ? " (no target)" : " (<= 0.9) " mark(x <= 0.9))
 		s3 = "-"; s4 = "-"
@@ -419,7 +421,7 @@ END {
 		s5 = x == "" ? "-" : show(x, 1) "% " mark(x < 1)
 		x = paired(cell, "zcrx-busy", "recv", 3, 100)
 		s6 = x == "" ? "-" : show(x, 1) "% " mark(x < 1)
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], p[3], s1, s2, s3, s4, s5, s6
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p[1], p[2], p[3], s1, sb, s2, s3, s4, s5, s6
 	}
 }
 EOF
@@ -590,7 +592,8 @@ EOF
 		echo "one cell run back to back, so they share the host's load of the moment),"
 		echo "then the median over the repetitions, (min-max). *CPU*: whole-guest"
 		echo "CPU/GiB of zcrx-poll divided by recv()'s (target <= 0.8 at >= 64 KiB"
-		echo "writes, <= 0.7 at 4 KiB) and by io_uring multishot's (target <= 0.9 at"
+		echo "writes, <= 0.7 at 4 KiB), the same for zcrx-batch (zcrx_wait_nr(): one"
+		echo "wakeup per 16 completions or 1 ms), and by io_uring multishot's (target <= 0.9 at"
 		echo ">= 64 KiB). *MB/s*: zcrx-poll and zcrx-busy divided by the best other"
 		echo "method of the cell (best median throughput among those whose data the"
 		echo "process checks: splice to /dev/null never reads its bytes and is left"
