@@ -27,11 +27,14 @@
  *    then pins the pool pages for the duration of each write.  Either
  *    way nothing is copied in userspace.
  *
- *    A registration pins every pool page for as long as it lasts.  A zcrx
- *    module that treats any extra page reference as "still in use" keeps
- *    each returned buffer pending (ZCRXDEV_IOC_STATS bufs_pending) and the
- *    pool runs dry.  When the program sees that (nothing in flight, no
- *    free buffer, buffers pending), it drops the registration, says so,
+ *    A registration pins every pool page for as long as it lasts, and the
+ *    module counts any extra page reference as "still in use".  So after
+ *    registering, the program declares that one pin per page is its own
+ *    (zcrx_declare_pins(), ZCRXDEV_IOC_PINS), and before unregistering it
+ *    takes that back.  Without the declaration (an older module) each
+ *    returned buffer would stay pending (ZCRXDEV_IOC_STATS bufs_pending)
+ *    and the pool run dry: when the program sees that (nothing in flight,
+ *    no free buffer, buffers pending), it drops the registration, says so,
  *    and carries on with per-write pinning ("registered=dropped").
  *
  * 2. O_DIRECT wants the file offset, the length and the memory address
@@ -371,6 +374,7 @@ static void check_stuck(void)
 		"is registered with io_uring (the module counts the registration's "
 		"pins as use); unregistering, writes now pin pages per I/O\n",
 		(unsigned long long)st.bufs_pending);
+	zcrx_declare_pins(&z, 0);
 	io_uring_unregister_buffers(&ring);
 	registered = 0;
 	dropped = 1;
@@ -457,6 +461,10 @@ int main(int argc, char **argv)
 	} else {
 		ret = register_pool();
 		registered = !ret;
+		/* Its pins are ours: returned buffers are reused despite them. */
+		if (registered && zcrx_declare_pins(&z, 1))
+			fprintf(stderr, "zcrx_store: the module cannot be told about "
+				"the registration's pins\n");
 		if (registered)
 			fprintf(stderr, "zcrx_store: pool registered as io_uring fixed buffers\n");
 		else
@@ -587,8 +595,10 @@ int main(int argc, char **argv)
 		(unsigned long long)st.bytes_zerocopy, (unsigned long long)st.stalls,
 		registered ? "yes" : dropped ? "dropped" : "no", t1 - t0,
 		total / 1e6 / (t1 - t0 > 0 ? t1 - t0 : 1));
-	if (registered)
+	if (registered) {
+		zcrx_declare_pins(&z, 0);
 		io_uring_unregister_buffers(&ring);
+	}
 	io_uring_queue_exit(&ring);
 	zcrx_exit(&z);
 	if (st.bytes_copied + st.bytes_zerocopy != total)

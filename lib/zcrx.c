@@ -227,6 +227,15 @@ long zcrx_send(struct zcrx *z, int sockfd, uint64_t off, uint32_t len,
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_SEND, &s);
 }
 
+int zcrx_declare_pins(struct zcrx *z, unsigned int count)
+{
+	struct zcrxdev_pins p;
+
+	memset(&p, 0, sizeof(p));
+	p.count = count;
+	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_PINS, &p);
+}
+
 int zcrx_wake(struct zcrx *z)
 {
 	z->rq.woken_tail = z->rq.tail;

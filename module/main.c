@@ -111,6 +111,7 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct zcrxdev_claim c;
 	struct zcrxdev_send sd;
 	struct zcrxdev_recv r;
+	struct zcrxdev_pins pn;
 	struct zcrx_pool *pool;
 
 	if (cmd == ZCRXDEV_IOC_SETUP)
@@ -124,6 +125,7 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case ZCRXDEV_IOC_CLAIM:
 	case ZCRXDEV_IOC_SEND:
 	case ZCRXDEV_IOC_RECV:
+	case ZCRXDEV_IOC_PINS:
 		break;
 	default:
 		return -ENOTTY;
@@ -158,6 +160,10 @@ static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		if (copy_from_user(&r, uarg, sizeof(r)))
 			return -EFAULT;
 		return zcrx_pool_recv(pool, &r);
+	case ZCRXDEV_IOC_PINS:
+		if (copy_from_user(&pn, uarg, sizeof(pn)))
+			return -EFAULT;
+		return zcrx_pool_set_pins(pool, &pn);
 	default: /* ZCRXDEV_IOC_STATS */
 		return zcrx_ioctl_stats(pool, uarg);
 	}

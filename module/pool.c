@@ -180,17 +180,22 @@ err_free:
 }
 
 /*
- * Has the page a reference besides the pool's and the pool mappings'?  An
- * skb holds a reference without a mapping.  A mapping that is not one of
- * ours (another pool's window, TCP_ZEROCOPY_RECEIVE of a local peer) holds
- * both, which only the count of our own VMAs tells apart.
+ * Has the page a reference besides the pool's, the pool mappings' and the
+ * long-term pins the process declared?  An skb holds a reference without a
+ * mapping.  A mapping that is not one of ours (another pool's window,
+ * TCP_ZEROCOPY_RECEIVE of a local peer) holds both, which only the count
+ * of our own VMAs tells apart.  A pin of an order-0 page adds exactly
+ * GUP_PIN_COUNTING_BIAS references.
  */
 bool zcrx_page_busy(struct zcrx_pool *pool, struct page *page)
 {
 	int maps = zcrx_page_mapcount(page);
+	int extra = page_ref_count(page) - 1 - maps;
 
-	return page_ref_count(page) != 1 + maps ||
-	       maps > atomic_read(&pool->map_vmas);
+	if (extra < 0 || maps > atomic_read(&pool->map_vmas))
+		return true;
+	return extra % GUP_PIN_COUNTING_BIAS ||
+	       extra / GUP_PIN_COUNTING_BIAS > READ_ONCE(pool->pins);
 }
 
 static bool zcrx_buf_busy(struct zcrx_pool *pool, u32 buf)
@@ -970,6 +975,16 @@ void __zcrx_pool_wake(struct zcrx_pool *pool)
 		zcrx_scan_pending(pool);
 	spin_unlock_bh(&pool->lock);
 	zcrx_resume_stalled(pool);
+}
+
+/* ZCRXDEV_IOC_PINS: then look at the PENDING buffers again. */
+long zcrx_pool_set_pins(struct zcrx_pool *pool, const struct zcrxdev_pins *p)
+{
+	if (p->flags || p->resv[0] || p->resv[1] || p->count > ZCRXDEV_PINS_MAX)
+		return -EINVAL;
+	WRITE_ONCE(pool->pins, p->count);
+	__zcrx_pool_wake(pool);
+	return 0;
 }
 
 /* ZCRXDEV_IOC_WAKE */

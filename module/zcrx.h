@@ -119,6 +119,8 @@ struct zcrx_pool {
 	struct zcrx_win		win;
 	/* VMAs mapping the pool: a page mapped more often is mapped by others. */
 	atomic_t		map_vmas;
+	/* Long-term pins per page the process declared (ZCRXDEV_IOC_PINS). */
+	u32			pins;
 
 	/* Memory accounting, undone when the pool is freed. */
 	struct user_struct	*user;		/* NULL when CAP_IPC_LOCK */
@@ -212,6 +214,7 @@ __poll_t zcrx_pool_poll(struct zcrx_pool *pool, struct file *file,
 			poll_table *wait);
 void zcrx_pool_stats(struct zcrx_pool *pool, struct zcrxdev_stats *st);
 void zcrx_pool_wake(struct zcrx_pool *pool);
+long zcrx_pool_set_pins(struct zcrx_pool *pool, const struct zcrxdev_pins *p);
 
 /* Used by send.c, with pool->lock held. */
 u32 zcrx_pool_pop_free(struct zcrx_pool *pool);

@@ -111,6 +111,12 @@ ZCRX_API int zcrx_claim(struct zcrx *z, uint64_t *offs, unsigned int n);
  */
 ZCRX_API long zcrx_send(struct zcrx *z, int sockfd, uint64_t off, uint32_t len,
 			uint64_t tag);
+/*
+ * Declare count long-term pins on every pool page (count io_uring
+ * fixed-buffer registrations of the pool; 0 after unregistering), so that
+ * returned buffers are reused despite them.  0 or -errno.
+ */
+ZCRX_API int zcrx_declare_pins(struct zcrx *z, unsigned int count);
 /* Ask the kernel to take refills and resume stalled sockets (one ioctl). */
 ZCRX_API int zcrx_wake(struct zcrx *z);
 /*

@@ -149,11 +149,10 @@ losetup -d "$d"
 rm -f /tmp/reg.src /tmp/store-img.*
 
 # A stream larger than the registered pool needs buffers recycled while
-# the registration pins them.  Stored either way (zcrx_store drops the
-# registration if the module keeps such buffers pending); reported as a
-# skip until the module recycles them.
+# the registration pins them: zcrx_store declares the pins
+# (ZCRXDEV_IOC_PINS) and must keep the registration to the end.
 if grep -q "registered=dropped" /tmp/store.big.err 2>/dev/null; then
-	echo "ok - store.registered_pool_recycled # SKIP the module keeps buffers pinned by an io_uring registration pending; zcrx_store unregistered and went on"
+	echo "not ok - store.registered_pool_recycled: buffers pinned by the declared io_uring registration stayed pending; zcrx_store unregistered"
 elif grep -q "registered=yes" /tmp/store.big.err 2>/dev/null; then
 	echo "ok - store.registered_pool_recycled"
 elif grep -q "registered=no" /tmp/store.big.err 2>/dev/null; then

@@ -125,11 +125,12 @@ static bool in_mask(unsigned int mask, long r)
 
 enum {
 	K_SETUP, K_ATTACH, K_DETACH, K_WAKE, K_STATS, K_CLAIM, K_SEND, K_RECV,
-	K_OTHER, K_N
+	K_PINS, K_OTHER, K_N
 };
 
 static const char *const kname[K_N] = { "SETUP", "ATTACH", "DETACH", "WAKE",
-					"STATS", "CLAIM", "SEND", "RECV", "other" };
+					"STATS", "CLAIM", "SEND", "RECV", "PINS",
+					"other" };
 
 struct stats_acc {
 	/* [kind][0] success, [1 + slot] errno, [E_N + 1] anything else */
@@ -539,13 +540,13 @@ static const unsigned int valid_cmds[K_OTHER] = {
 	ZCRXDEV_IOC_SETUP, ZCRXDEV_IOC_ATTACH, ZCRXDEV_IOC_DETACH,
 	ZCRXDEV_IOC_WAKE, ZCRXDEV_IOC_STATS,
 #if FAULT_HAVE_SEND
-	ZCRXDEV_IOC_CLAIM, ZCRXDEV_IOC_SEND, ZCRXDEV_IOC_RECV,
+	ZCRXDEV_IOC_CLAIM, ZCRXDEV_IOC_SEND, ZCRXDEV_IOC_RECV, ZCRXDEV_IOC_PINS,
 #else
-	0xffffffffu, 0xffffffffu, 0xffffffffu,	/* never generated */
+	0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu,	/* never generated */
 #endif
 };
 
-#define NVALID	(FAULT_HAVE_SEND ? 8 : 5)
+#define NVALID	(FAULT_HAVE_SEND ? 9 : 5)
 
 /* ioctls the VFS answers before the driver: never send those. */
 static bool vfs_cmd(unsigned int c)
@@ -575,8 +576,8 @@ static int cmd_kind(unsigned int c)
 /* A command number: valid, mangled, random, or valid with garbage above bit 31. */
 static unsigned long gen_cmd(void)
 {
-	/* Weights: SETUP ATTACH DETACH WAKE STATS CLAIM SEND RECV. */
-	static const unsigned int w[K_OTHER] = { 8, 18, 12, 8, 8, 6, 12, 6 };
+	/* Weights: SETUP ATTACH DETACH WAKE STATS CLAIM SEND RECV PINS. */
+	static const unsigned int w[K_OTHER] = { 8, 18, 12, 8, 8, 6, 12, 6, 4 };
 	unsigned int r, c, i, tot = 0;
 	unsigned long cmd;
 
@@ -799,6 +800,7 @@ union fargs {
 	struct zcrxdev_claim	cl;
 	struct zcrxdev_send	sd;
 	struct zcrxdev_recv	rv;
+	struct zcrxdev_pins	pn;
 #endif
 	uint8_t			raw[512];
 };
@@ -866,6 +868,16 @@ static void fuzz_one(struct stats_acc *a)
 	case K_WAKE:
 		break;
 #if FAULT_HAVE_SEND
+	case K_PINS:
+		len = sizeof(u.pn);
+		/* Mostly 0: declared pins make pinned buffers look free. */
+		u.pn.count = frng_below(&rng, 8) ? 0 : frng_below(&rng, 2) ?
+			     fval(32) : frng_below(&rng, 4);
+		if (mutate) {
+			u.pn.flags = frng_below(&rng, 2) ? fval(32) : 0;
+			u.pn.resv[frng_below(&rng, 2)] = frng_below(&rng, 2) ? fval(64) : 0;
+		}
+		break;
 	case K_RECV:
 		len = sizeof(u.rv);
 		if (mutate) {
@@ -1036,6 +1048,16 @@ static void fuzz_one(struct stats_acc *a)
 		si = find_sock(in.sd.fd);
 		fd_expect(in.sd.fd, c, kind, held, &mask, &ok);
 		ok = ok && !(mask & (EB(E_NXIO) | EB(E_INVAL)));
+		break;
+	case K_PINS:
+		if (!ctx[c].pool)
+			mask |= EB(E_NXIO);
+		if (!p.readable)
+			mask |= EB(E_FAULT);
+		else if (in.pn.flags || in.pn.resv[0] || in.pn.resv[1] ||
+			 in.pn.count > ZCRXDEV_PINS_MAX)
+			mask |= EB(E_INVAL);
+		ok = !mask;
 		break;
 	case K_RECV:	/* on a pool without MAP: a wake that counts completions */
 		if (!ctx[c].pool)
@@ -1227,7 +1249,7 @@ static void test_ioctl_fuzz(void)
 	      a->hist[K_SETUP][0] && a->hist[K_ATTACH][0] && a->hist[K_DETACH][0] &&
 	      a->hist[K_WAKE][0] && a->hist[K_STATS][0] && a->hist[K_OTHER][1 + E_NOTTY] &&
 	      (!FAULT_HAVE_SEND || (a->hist[K_CLAIM][0] && a->hist[K_SEND][0] &&
-				    a->hist[K_RECV][0])),
+				    a->hist[K_RECV][0] && a->hist[K_PINS][0])),
 	      "a command never succeeded");
 	for (k = 0; k < NCTX; k++) {
 		close(ctx[k].fd);

@@ -152,6 +152,22 @@ static void test_twice(void)
 	      st.resv[0] == 0 && st.resv[12] == 0 && st.resv0 == 0,
 	      "free=%llu wakeups=%llu", (unsigned long long)st.bufs_free,
 	      (unsigned long long)st.wakeups);
+	/* ZCRXDEV_IOC_PINS: its contract (its effect: store.registered_*). */
+	{
+		struct zcrxdev_pins pn = { .count = ZCRXDEV_PINS_MAX + 1 };
+
+		CHECK_ERR("pins_too_many", xioctl(fd, ZCRXDEV_IOC_PINS, &pn), EINVAL);
+		pn.count = 1;
+		pn.flags = 1;
+		CHECK_ERR("pins_flags", xioctl(fd, ZCRXDEV_IOC_PINS, &pn), EINVAL);
+		pn.flags = 0;
+		pn.resv[1] = 1;
+		CHECK_ERR("pins_resv", xioctl(fd, ZCRXDEV_IOC_PINS, &pn), EINVAL);
+		pn.resv[1] = 0;
+		CHECK("pins_declared_and_undone", !xioctl(fd, ZCRXDEV_IOC_PINS, &pn) &&
+		      !xioctl(fd, ZCRXDEV_IOC_PINS, &(struct zcrxdev_pins){ 0 }),
+		      "failed");
+	}
 	close(fd);
 }
 

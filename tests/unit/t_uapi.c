@@ -123,6 +123,11 @@
 	X(zcrxdev_recv, resv0, 4, 4)			\
 	X(zcrxdev_recv, resv, 8, 8)
 
+#define PINS_FIELDS(X)					\
+	X(zcrxdev_pins, flags, 0, 4)			\
+	X(zcrxdev_pins, count, 4, 4)			\
+	X(zcrxdev_pins, resv, 8, 8)
+
 #define CQE_FIELDS(X)					\
 	X(zcrxdev_cqe, tag, 0, 8)			\
 	X(zcrxdev_cqe, off, 8, 8)			\
@@ -149,6 +154,7 @@ _Static_assert(FSIZE(zcrxdev_stats, resv) == 104, "stats.resv");
 _Static_assert(FSIZE(zcrxdev_claim, resv) == 16, "claim.resv");
 _Static_assert(FSIZE(zcrxdev_send, resv) == 16, "send.resv");
 _Static_assert(FSIZE(zcrxdev_recv, resv) == 16, "recv.resv");
+_Static_assert(FSIZE(zcrxdev_pins, resv) == 16, "pins.resv");
 
 /* Offsets and natural alignment of every field. */
 #define X_STATIC(T, f, off, al)						\
@@ -163,6 +169,7 @@ STATS_FIELDS(X_STATIC)
 CLAIM_FIELDS(X_STATIC)
 SEND_FIELDS(X_STATIC)
 RECV_FIELDS(X_STATIC)
+PINS_FIELDS(X_STATIC)
 CQE_FIELDS(X_STATIC)
 RQE_FIELDS(X_STATIC)
 
@@ -181,6 +188,7 @@ STATIC_SIZE(zcrxdev_stats, STATS_FIELDS, 264);
 STATIC_SIZE(zcrxdev_claim, CLAIM_FIELDS, 32);
 STATIC_SIZE(zcrxdev_send, SEND_FIELDS, 48);
 STATIC_SIZE(zcrxdev_recv, RECV_FIELDS, 24);
+STATIC_SIZE(zcrxdev_pins, PINS_FIELDS, 24);
 STATIC_SIZE(zcrxdev_cqe, CQE_FIELDS, 32);
 STATIC_SIZE(zcrxdev_rqe, RQE_FIELDS, 16);
 
@@ -193,7 +201,8 @@ STATIC_SIZE(zcrxdev_rqe, RQE_FIELDS, 16);
 	X(stats, ZCRXDEV_IOC_STATS, _IOC_READ | _IOC_WRITE, 264, 0x05)	\
 	X(claim, ZCRXDEV_IOC_CLAIM, _IOC_READ | _IOC_WRITE, 32, 0x06)	\
 	X(send, ZCRXDEV_IOC_SEND, _IOC_READ | _IOC_WRITE, 48, 0x07)	\
-	X(recv, ZCRXDEV_IOC_RECV, _IOC_READ | _IOC_WRITE, 24, 0x08)
+	X(recv, ZCRXDEV_IOC_RECV, _IOC_READ | _IOC_WRITE, 24, 0x08)	\
+	X(pins, ZCRXDEV_IOC_PINS, _IOC_READ | _IOC_WRITE, 24, 0x09)
 
 #define X_IOC_STATIC(name, cmd, dir, size, nr)				\
 	_Static_assert(_IOC_DIR(cmd) == (dir), #name " direction");	\
@@ -214,6 +223,7 @@ _Static_assert(ZCRXDEV_IOC_STATS == 0xc108ba05u, "stats number");
 _Static_assert(ZCRXDEV_IOC_CLAIM == 0xc020ba06u, "claim number");
 _Static_assert(ZCRXDEV_IOC_SEND == 0xc030ba07u, "send number");
 _Static_assert(ZCRXDEV_IOC_RECV == 0xc018ba08u, "recv number");
+_Static_assert(ZCRXDEV_IOC_PINS == 0xc018ba09u, "pins number");
 #else
 #define IOC_GENERIC 0
 #endif
@@ -298,6 +308,7 @@ static void test_layouts(void)
 		LAYOUT("claim", zcrxdev_claim, CLAIM_FIELDS, 32),
 		LAYOUT("send", zcrxdev_send, SEND_FIELDS, 48),
 		LAYOUT("recv", zcrxdev_recv, RECV_FIELDS, 24),
+		LAYOUT("pins", zcrxdev_pins, PINS_FIELDS, 24),
 		LAYOUT("cqe", zcrxdev_cqe, CQE_FIELDS, 32),
 		LAYOUT("rqe", zcrxdev_rqe, RQE_FIELDS, 16),
 	};
@@ -340,7 +351,7 @@ static void test_ioctls(void)
 	static const struct ioc iocs[] = { IOCTLS(X_IOC_ROW) };
 	static const unsigned long generic[] = {
 		0xc0d0ba01ul, 0xc020ba02ul, 0xc018ba03ul, 0x0000ba04ul, 0xc108ba05ul,
-		0xc020ba06ul, 0xc030ba07ul, 0xc018ba08ul,
+		0xc020ba06ul, 0xc030ba07ul, 0xc018ba08ul, 0xc018ba09ul,
 	};
 	const unsigned int n = sizeof(iocs) / sizeof(iocs[0]);
 	unsigned int i, j, same = 0, bad = 0;
@@ -382,7 +393,8 @@ static void test_constants(void)
 	      ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES == 1 && ZCRXDEV_SETUP_WRITABLE == 1 &&
 	      ZCRXDEV_SETUP_MAP == 2 && ZCRXDEV_SETUP_MAP_ALWAYS == 4 &&
 	      ZCRXDEV_SETUP_FLAGS == 7 && ZCRXDEV_RING_DATA_READY == 2 &&
-	      ZCRXDEV_FEAT_MAP == 2 && ZCRXDEV_WIN_PAGES_MAX == 1u << 20,
+	      ZCRXDEV_FEAT_MAP == 2 && ZCRXDEV_WIN_PAGES_MAX == 1u << 20 &&
+	      ZCRXDEV_PINS_MAX == 64,
 	      "a constant changed");
 	CHECK("const_pow2", pow2(ZCRXDEV_BUF_SIZE_MIN) && pow2(ZCRXDEV_BUF_SIZE_MAX) &&
 	      pow2(ZCRXDEV_RING_MIN) && pow2(ZCRXDEV_RING_MAX) &&

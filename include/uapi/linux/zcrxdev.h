@@ -81,7 +81,8 @@
  * into the pool as usual.
  *
  * Errors (ioctl returns -1 and sets errno)
- *   EINVAL      unknown flag bit, non-zero reserved field, bad size,
+ *   EINVAL      unknown flag bit, non-zero reserved field, bad size or
+ *               count,
  *               win_pages without ZCRXDEV_SETUP_MAP or above WIN_PAGES_MAX
  *   E2BIG       pool larger than ZCRXDEV_POOL_MAX_BYTES
  *   ENOMEM      allocation failed or RLIMIT_MEMLOCK exceeded
@@ -277,6 +278,23 @@ struct zcrxdev_recv {
 };
 
 /*
+ * ZCRXDEV_IOC_PINS: the process holds count long-term pins on every pool
+ * page: count io_uring fixed-buffer registrations of the whole pool (set
+ * it after registering, back to 0 after unregistering).  Up to count pins
+ * per page then no longer keep a returned buffer PENDING; more pins (an
+ * O_DIRECT write in flight) and every other reference still do.  Declaring
+ * pins the process does not hold only lets its own buffers be reused under
+ * its own pinned I/O.
+ */
+struct zcrxdev_pins {
+	__u32	flags;		/* must be 0 */
+	__u32	count;		/* 0..ZCRXDEV_PINS_MAX */
+	__u64	resv[2];	/* must be 0 */
+};
+
+#define ZCRXDEV_PINS_MAX	64u
+
+/*
  * Completion entry.  Payload: len > 0 bytes at pool offset off, flagged
  * COPIED (the module copied them) or ZEROCOPY (they arrived in pool pages
  * and were not copied).  End of stream: EOF, len 0.  Error: ERROR, len 0,
@@ -322,5 +340,6 @@ struct zcrxdev_rqe {
 #define ZCRXDEV_IOC_CLAIM	_IOWR(ZCRXDEV_IOC_MAGIC, 0x06, struct zcrxdev_claim)
 #define ZCRXDEV_IOC_SEND	_IOWR(ZCRXDEV_IOC_MAGIC, 0x07, struct zcrxdev_send)
 #define ZCRXDEV_IOC_RECV	_IOWR(ZCRXDEV_IOC_MAGIC, 0x08, struct zcrxdev_recv)
+#define ZCRXDEV_IOC_PINS	_IOWR(ZCRXDEV_IOC_MAGIC, 0x09, struct zcrxdev_pins)
 
 #endif /* _UAPI_LINUX_ZCRXDEV_H */
