@@ -7,6 +7,7 @@
  * and pages of another pool: mapped here, they keep that pool's send in
  * flight until they are unmapped.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -551,6 +552,193 @@ static void test_foreign_pool_pages(void)
 		sysctl_int(defer, old_defer);
 }
 
+/* ---- a hostile process on a MAP pool ---- */
+
+struct mf_shared {
+	int		stop;
+	unsigned long	recvs, remaps, child_recvs;
+};
+
+/* A second thread: RECV calls, and now and then the window dropped and remapped. */
+static void *mf_thread(void *arg)
+{
+	struct mf_shared *sh = arg;
+	uint8_t *win = z.pool + z.pool_size;
+	size_t wlen = (size_t)z.win_pages * PG;
+	unsigned int n = 0;
+
+	while (!__atomic_load_n(&sh->stop, __ATOMIC_RELAXED)) {
+		xioctl(z.fd, ZCRXDEV_IOC_RECV, &(struct zcrxdev_recv){ 0 });
+		sh->recvs++;
+		if (++n % 50 == 0) {
+			munmap(win, wlen);
+			usleep(1000);
+			if (mmap(win, wlen, PROT_READ, MAP_SHARED | MAP_FIXED, z.fd,
+				 ZCRX_MMAP_WIN_OFF) != win)
+				break;
+			sh->remaps++;
+		}
+		if (n % 64 == 0) {	/* another mm: RECV there copies */
+			pid_t pid = fork();
+
+			if (!pid) {
+				xioctl(z.fd, ZCRXDEV_IOC_RECV, &(struct zcrxdev_recv){ 0 });
+				_exit(0);
+			}
+			waitpid(pid, NULL, 0);
+			sh->child_recvs++;
+		}
+		usleep(200);
+	}
+	return NULL;
+}
+
+/*
+ * Ten seconds of a hostile MAP pool owner while a MSG_ZEROCOPY stream
+ * flows: every completion is checked for shape, then returned correctly,
+ * twice, shifted inside or past the window, or not at all; the refill tail lies; a second thread calls RECV and drops and
+ * remaps the window; forked children call RECV from another mm.  The
+ * kernel must stay sane (debug kernel: KASAN, lockdep), the counters
+ * consistent, and a clean stream must follow on a fresh pool.
+ */
+static void test_hostile(void)
+{
+	struct mf_shared sh = { 0 };
+	struct zcrxdev_stats st;
+	struct rx_conn c = { .seed = 31 };
+	unsigned long good = 0, garbage = 0, wrong = 0, mapped = 0, lies = 0;
+	uint64_t pos = 0;
+	int cli, srv, status, r;
+	pthread_t th;
+	double t0;
+	pid_t pid;
+
+	if (!CHECK("hostile_init", !map_init(&z, 64, ZCRXDEV_SETUP_MAP_ALWAYS, 64),
+		   "init"))
+		return;
+	tcp_pair(AF_INET, &cli, &srv);
+	zcrx_attach(&z, srv, 0);
+	pid = spawn_zc_sender(cli, 30, 256ull << 20, 65536);
+	close(cli);
+	pthread_create(&th, NULL, mf_thread, &sh);
+	t0 = now_s();
+	while (now_s() - t0 < 10) {
+		struct zcrxdev_cqe *cqe;
+		unsigned int head, n = 0;
+
+		zcrx_wait(&z, 20);
+		zcrx_for_each_cqe(&z, head, cqe) {
+			struct zcrxdev_cqe e = *cqe;
+			struct zcrxdev_rqe *q;
+			unsigned int pick = (unsigned int)rand() % 8;
+
+			n++;
+			if (!e.len)
+				continue;
+			/*
+			 * The bytes cannot be checked here: a false return can
+			 * free a buffer that a completion still names (the
+			 * process harming its own data, as documented).  Its
+			 * shape can: inside one buffer, or inside the window.
+			 */
+			if (e.tag || e.error || e.resv ||
+			    ((e.flags & ZCRXDEV_CQE_MAPPED) ?
+			     e.flags != (ZCRXDEV_CQE_MAPPED | ZCRXDEV_CQE_ZEROCOPY) ||
+			     e.off < z.pool_size || e.len % PG ||
+			     e.off + e.len > z.pool_size + (uint64_t)z.win_pages * PG :
+			     e.flags != ZCRXDEV_CQE_COPIED || e.off >= z.pool_size ||
+			     (e.off & (z.buf_size - 1)) + e.len > z.buf_size))
+				wrong++;
+			mapped += !!(e.flags & ZCRXDEV_CQE_MAPPED);
+			pos += e.len;
+			if (pick == 7)
+				continue;		/* never returned */
+			if (!zcrx_rq_space(&z))
+				zcrx_wake(&z);
+			q = &z.rq.rqes[z.rq.tail & z.rq.mask];
+			*q = (struct zcrxdev_rqe){ .off = e.off };
+			if (!(e.flags & ZCRXDEV_CQE_MAPPED))
+				q->off &= ~(uint64_t)(z.buf_size - 1);
+			switch (pick) {
+			case 4:
+				q->off += PG;			/* inside a run */
+				garbage++;
+				break;
+			case 5:
+				q->off = z.pool_size +
+					 (uint64_t)(rand() % (2 * z.win_pages)) * PG;
+				garbage++;
+				break;
+			case 6:
+				q->off = e.off + (unsigned int)rand() % PG;
+				garbage++;
+				break;
+			default:
+				good++;
+			}
+			z.rq.tail++;
+			if (pick == 3 && zcrx_rq_space(&z)) {	/* twice */
+				z.rq.rqes[z.rq.tail & z.rq.mask] = *q;
+				z.rq.tail++;
+				garbage++;
+			}
+		}
+		zcrx_cq_advance(&z, n);
+		if (rand() % 16 == 0) {		/* a lying tail, then the truth */
+			zcrx_store_release(z.rq.ktail, z.rq.tail + 1000 + rand() % 5000);
+			xioctl(z.fd, ZCRXDEV_IOC_RECV, &(struct zcrxdev_recv){ 0 });
+			lies++;
+		}
+		zcrx_rq_commit(&z);
+	}
+	__atomic_store_n(&sh.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(th, NULL);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	/* A MAP pool places bytes only in RECV calls: nothing comes now. */
+	{
+		struct zcrxdev_cqe *cqe;
+		unsigned int head, n = 0;
+
+		zcrx_for_each_cqe(&z, head, cqe) {
+			pos += cqe->len;
+			n++;
+		}
+		zcrx_cq_advance(&z, n);
+	}
+	r = zcrx_stats(&z, &st);
+	tap_diag("hostile: %lu good and %lu bad returns, %lu lying tails, %lu mapped "
+		 "completions, %llu MiB; other thread: %lu RECV, %lu remaps, %lu "
+		 "child RECV; kernel: refill_bad=%llu mapped=%llu MiB zapped=%llu pages "
+		 "fallbacks=%llu", good, garbage, lies, mapped,
+		 (unsigned long long)(pos >> 20), sh.recvs, sh.remaps, sh.child_recvs,
+		 (unsigned long long)st.refill_bad,
+		 (unsigned long long)(st.bytes_mapped >> 20),
+		 (unsigned long long)st.pages_zapped,
+		 (unsigned long long)st.map_fallbacks);
+	CHECK("hostile_completions_well_formed", !r && !wrong && pos > (1u << 20),
+	      "%lu malformed completions, %llu bytes", wrong, (unsigned long long)pos);
+	CHECK("hostile_counters_consistent", st.bytes_copied + st.bytes_mapped == pos &&
+	      st.refill_bad && st.pages_zapped * PG <= st.bytes_mapped &&
+	      st.bufs_free + st.bufs_pending <= 64 && sh.remaps,
+	      "copied=%llu mapped=%llu pos=%llu bad=%llu garbage=%lu zapped=%llu remaps=%lu",
+	      (unsigned long long)st.bytes_copied, (unsigned long long)st.bytes_mapped,
+	      (unsigned long long)pos, (unsigned long long)st.refill_bad, garbage,
+	      (unsigned long long)st.pages_zapped, sh.remaps);
+	close(srv);
+	zcrx_exit(&z);
+	CHECK("hostile_pool_freed", sysfs_wait("pool_pages", 0, 5000) == 0 &&
+	      sysfs_wait("sockets", 0, 5000) == 0, "pages=%ld sockets=%ld",
+	      sysfs_long("pool_pages"), sysfs_long("sockets"));
+
+	/* And the module is fine: a clean stream on a fresh MAP pool. */
+	r = map_stream(ZCRXDEV_SETUP_MAP_ALWAYS, 128, 16ull << 20, 1, &c, &st);
+	CHECK("hostile_then_clean_stream", !r && c.bytes == 16ull << 20 && !c.bad_at &&
+	      c.eof && st.bytes_mapped, "r=%d bytes=%llu bad_at=%llu mapped=%llu", r,
+	      (unsigned long long)c.bytes, (unsigned long long)c.bad_at,
+	      (unsigned long long)st.bytes_mapped);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -561,6 +749,7 @@ int main(void)
 	test_lifetime();
 	test_unmap_busy();
 	test_foreign_pool_pages();
+	test_hostile();
 	CHECK("no_leak", sysfs_wait("sockets", 0, 3000) == 0 &&
 	      sysfs_wait("pool_pages", 0, 3000) == 0, "sockets=%ld pages=%ld",
 	      sysfs_long("sockets"), sysfs_long("pool_pages"));
