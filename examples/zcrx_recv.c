@@ -4,14 +4,21 @@
  * to learn the API.
  *
  *   zcrx_recv [-6] [-p PORT] [-n CONNS] [-b NR_BUFS] [-s BUF_SIZE]
- *             [-o DIR | -o -] [-w USEC] [-B] [-q]
+ *             [-o DIR | -o -] [-w USEC] [-B | -N COUNT] [-M] [-q]
  *
  * Listens on PORT (default 5201), accepts CONNS connections (default 1),
  * attaches each to one pool and receives until every connection has ended.
  * With -o DIR each connection's bytes go to DIR/conn-N, with -o - the
  * bytes of connection 0 go to stdout; -w sleeps USEC per batch (a slow
  * consumer), -B busy-polls the completion ring instead of sleeping in
- * poll().  Prints per-connection results and the pool's counters.
+ * poll(), -N sleeps until COUNT completions are ready (zcrx_wait_nr(): one
+ * wakeup per batch of small segments, at most 1 ms late).  -M sets the
+ * pool up with ZCRXDEV_SETUP_MAP: the bytes are placed when the loop asks
+ * (zcrx_wait() does, or zcrx_recv() when busy-polling), and whole pages
+ * of payload are mapped instead of copied (a MSG_ZEROCOPY sender over
+ * loopback, another pool's pages, a NIC with header split; an ordinary
+ * send() peer's bytes are always copied).  Prints per-connection results
+ * and the pool's counters.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,13 +90,13 @@ int main(int argc, char **argv)
 	int v6 = 0, port = 5201, nconns = 1, busy = 0, quiet = 0, opt, lfd, ret;
 	unsigned long long total = 0, sum = 0;
 	const char *outdir = NULL;
-	unsigned int wait_us = 0, left, i;
+	unsigned int wait_us = 0, batch = 0, left, i;
 	struct zcrxdev_stats st;
 	struct conn *conns;
-	double t0 = 0, t1;
+	double t0 = 0, t1, last;
 	struct zcrx z;
 
-	while ((opt = getopt(argc, argv, "6p:n:b:s:o:w:Bq")) != -1) {
+	while ((opt = getopt(argc, argv, "6p:n:b:s:o:w:BN:Mq")) != -1) {
 		switch (opt) {
 		case '6': v6 = 1; break;
 		case 'p': port = atoi(optarg); break;
@@ -99,10 +106,13 @@ int main(int argc, char **argv)
 		case 'o': outdir = optarg; break;
 		case 'w': wait_us = strtoul(optarg, NULL, 0); break;
 		case 'B': busy = 1; break;
+		case 'N': batch = strtoul(optarg, NULL, 0); break;
+		case 'M': params.flags |= ZCRXDEV_SETUP_MAP; break;
 		case 'q': quiet = 1; break;
 		default:
 			fprintf(stderr, "usage: %s [-6] [-p port] [-n conns] [-b bufs] "
-				"[-s size] [-o dir|-] [-w usec] [-B] [-q]\n", argv[0]);
+				"[-s size] [-o dir|-] [-w usec] [-B | -N count] [-M] [-q]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -151,12 +161,19 @@ int main(int argc, char **argv)
 	close(lfd);
 
 	/* 3. Consume completions in place; give every buffer back. */
+	last = now();
 	for (left = nconns; left;) {
 		struct zcrxdev_cqe *cqe;
 		unsigned int head, n = 0;
 
-		if (!busy) {
-			ret = zcrx_wait(&z, 10000);
+		if (busy) {
+			/* A MAP pool's bytes wait in the sockets until asked for. */
+			if (!zcrx_cq_ready(&z) && zcrx_data_ready(&z))
+				zcrx_recv(&z);
+		} else {
+			ret = batch ? zcrx_wait_nr(&z, batch, 1) : zcrx_wait(&z, 10000);
+			if (ret == -ETIME && now() - last < 10)
+				continue;	/* -N: 1 ms passed with nothing */
 			if (ret == -ETIME) {
 				fprintf(stderr, "zcrx_recv: no completion for 10 s\n");
 				return 1;
@@ -185,6 +202,8 @@ int main(int argc, char **argv)
 			}
 		}
 		zcrx_cq_advance(&z, n);
+		if (n)
+			last = now();
 		if (wait_us && n)
 			usleep(wait_us);
 		zcrx_rq_commit(&z);	/* one syscall at most, only if asked */
@@ -204,13 +223,15 @@ int main(int argc, char **argv)
 	zcrx_stats(&z, &st);
 	sum = st.bytes_copied + st.bytes_zerocopy;
 	fprintf(stderr,
-		"zcrx_recv: bytes=%llu copied=%llu zerocopy=%llu completions=%llu "
-		"stalls=%llu wakeups=%llu refill_bad=%llu seconds=%.3f MBps=%.1f\n",
+		"zcrx_recv: bytes=%llu copied=%llu zerocopy=%llu mapped=%llu "
+		"completions=%llu stalls=%llu wakeups=%llu recv_calls=%llu "
+		"refill_bad=%llu seconds=%.3f MBps=%.1f\n",
 		total, (unsigned long long)st.bytes_copied,
 		(unsigned long long)st.bytes_zerocopy,
+		(unsigned long long)st.bytes_mapped,
 		(unsigned long long)st.completions, (unsigned long long)st.stalls,
-		(unsigned long long)st.wakeups, (unsigned long long)st.refill_bad,
-		t1 - t0, total / 1e6 / (t1 - t0 > 0 ? t1 - t0 : 1));
+		(unsigned long long)st.wakeups, (unsigned long long)st.recv_calls,
+		(unsigned long long)st.refill_bad, t1 - t0, total / 1e6 / (t1 - t0 > 0 ? t1 - t0 : 1));
 	zcrx_exit(&z);
 	/* Every byte the app saw was counted by the module, and vice versa. */
 	return sum == total ? 0 : 3;

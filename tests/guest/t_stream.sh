@@ -13,9 +13,10 @@ src=/tmp/stream.src
 cap=0
 case $(uname -r) in *zcrx-debug*) cap=16777216 ;; esac
 
-# stream NAME SENDER SIZE [RECV_ARGS] -- SENDER: nc | socat:BLOCK | socat6:BLOCK
+# stream NAME SENDER SIZE [RECV_ARGS [WANT]] -- SENDER: nc | socat:BLOCK |
+# socat6:BLOCK; WANT: a pattern the receiver's counter line must match too.
 stream() {
-	name=$1 sender=$2 size=$3 rxargs=$4
+	name=$1 sender=$2 size=$3 rxargs=$4 want_line=${5:-.}
 	port=$((port + 1))
 	[ "$cap" -gt 0 ] && [ "$size" -gt "$cap" ] && size=$cap
 	head -c "$size" /dev/urandom > $src
@@ -35,7 +36,8 @@ stream() {
 	wait
 	got=$(cut -d' ' -f1 /tmp/rx.sum)
 	if [ "$got" = "$want" ] && grep -q "bytes=$size " /tmp/rx.err &&
-	   grep -q "^rc=0" /tmp/rx.err; then
+	   grep -q "^rc=0" /tmp/rx.err &&
+	   grep "zcrx_recv: bytes" /tmp/rx.err | grep -q -- "$want_line"; then
 		echo "ok - stream.$name"
 	else
 		echo "not ok - stream.$name: sha256 $got, want $want; $(tr '\n' ' ' < /tmp/rx.err)"
@@ -59,3 +61,11 @@ stream socat_slow_receiver socat:65536 16777216 "-w 3000 -b 64 -s 4096"
 stream socat_8_bufs_backpressure socat:65536 33554432 "-b 8 -s 4096"
 stream socat_ipv6 socat6:65536 33554432 "-6"
 stream socat_64k_buffers socat:1048576 67108864 "-b 64 -s 65536"
+# One wakeup per 16 completions (or 1 ms).
+stream socat_wait_nr_4KiB_writes socat:4096 16777216 "-N 16"
+# MAP pools: placed by RECV calls; socat's pages are never whole, so all
+# of it is copied (mapped=0), and every byte arrives all the same.
+stream socat_map_pool socat:65536 67108864 "-M" " mapped=0 .* recv_calls=[1-9]"
+stream socat_map_pool_busy socat:65536 33554432 "-M -B" " recv_calls=[1-9]"
+stream socat_map_pool_8_bufs_backpressure socat:65536 33554432 "-M -b 8 -s 4096" \
+	" stalls=[1-9].* recv_calls=[1-9]"
