@@ -236,10 +236,16 @@ int zcrx_declare_pins(struct zcrx *z, unsigned int count)
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_PINS, &p);
 }
 
-int zcrx_wake(struct zcrx *z)
+/* What the kernel has seen at a wake (see __zcrx_wake_useful()). */
+static void zcrx_note_wake(struct zcrx *z)
 {
 	z->rq.woken_tail = z->rq.tail;
 	z->rq.woken_cq_head = *z->cq.khead;
+}
+
+int zcrx_wake(struct zcrx *z)
+{
+	zcrx_note_wake(z);
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_WAKE, NULL);
 }
 
@@ -250,8 +256,7 @@ int zcrx_recv(struct zcrx *z)
 	/* [RQ-1]: returns queued so far are visible before the call. */
 	zcrx_store_release(z->rq.ktail, z->rq.tail);
 	/* The call also does what a wake does. */
-	z->rq.woken_tail = z->rq.tail;
-	z->rq.woken_cq_head = *z->cq.khead;
+	zcrx_note_wake(z);
 	z->win_returned = 0;
 	ret = zcrx_ioctl(z->fd, ZCRXDEV_IOC_RECV, &(struct zcrxdev_recv){ 0 });
 	return ret;

@@ -168,7 +168,7 @@ static u32 zcrx_map_run_len(const struct skb_shared_info *shi, int i,
  * The next piece of skb bytes [off, off + len): one run of bytes to copy
  * (linear part, fragments from other pages, runs of mappable pages shorter
  * than the window threshold), bytes inside one fragment that lives in a
- * pool page, or (map_from <= off) a run of whole pages to map.
+ * pool page, or (if may_map) a run of whole pages to map.
  */
 static void zcrx_next_piece(struct zcrx_sock *zs, const struct sk_buff *skb,
 			    u32 off, u32 len, bool may_map,

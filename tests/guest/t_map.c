@@ -453,6 +453,33 @@ static void test_unmap_busy(void)
 }
 
 /*
+ * Wait on pool x for up to secs (or until *sent reaches stop): count its
+ * SENT completions in *sent, and in *early those whose tag is a buffer
+ * flagged in mapped[0..nbufs).
+ */
+static void count_sent_on(struct zcrx *x, double secs, unsigned int stop,
+			  const uint8_t *mapped, unsigned int nbufs,
+			  unsigned int *sent, unsigned int *early)
+{
+	double end = now_s() + secs;
+	struct zcrxdev_cqe *cqe;
+	unsigned int head, k;
+
+	while (now_s() < end && *sent < stop) {
+		zcrx_wait(x, 50);
+		k = 0;
+		zcrx_for_each_cqe(x, head, cqe) {
+			if (cqe->flags & ZCRXDEV_CQE_SENT) {
+				(*sent)++;
+				*early += cqe->tag < nbufs && mapped[cqe->tag];
+			}
+			k++;
+		}
+		zcrx_cq_advance(x, k);
+	}
+}
+
+/*
  * Pages of another pool (a WRITABLE pool sending claimed buffers) are
  * mapped here.  While this process maps them the sender's pool must not
  * see them as free: no SENT completion until they are returned and
@@ -463,13 +490,12 @@ static void test_foreign_pool_pages(void)
 	const char *defer = "/proc/sys/net/core/skb_defer_max";
 	const unsigned int nbufs = 16;
 	struct zcrx a;
-	struct zcrxdev_cqe cqes[64], *cqe;
-	unsigned int n, i, j, head, k, sent = 0, mapped = 0, wrong = 0, early = 0;
+	struct zcrxdev_cqe cqes[64];
+	unsigned int n, i, j, sent = 0, mapped = 0, wrong = 0, early = 0;
 	uint8_t is_mapped[16] = { 0 };
 	uint64_t offs[16], pos;
 	int cli, srv, old_defer;
 	uint8_t *rw = NULL;
-	double end;
 
 	old_defer = sysctl_int(defer, 0);
 	CHECK("fp_init", !map_init(&a, 64, ZCRXDEV_SETUP_WRITABLE, 0) &&
@@ -511,35 +537,14 @@ static void test_foreign_pool_pages(void)
 	CHECK("fp_mapped", mapped >= nbufs / 2, "%u of %u pages mapped", mapped,
 	      nbufs);
 	/* Held here: the sender's SENT must not come for mapped buffers. */
-	end = now_s() + 1.0;
-	while (now_s() < end) {
-		zcrx_wait(&a, 50);
-		k = 0;
-		zcrx_for_each_cqe(&a, head, cqe) {
-			if (cqe->flags & ZCRXDEV_CQE_SENT) {
-				sent++;
-				early += cqe->tag < nbufs && is_mapped[cqe->tag];
-			}
-			k++;
-		}
-		zcrx_cq_advance(&a, k);
-	}
+	count_sent_on(&a, 1.0, ~0u, is_mapped, nbufs, &sent, &early);
 	CHECK("fp_no_sent_while_mapped", !early && sent + mapped <= nbufs,
 	      "%u SENT completions of buffers mapped elsewhere (%u SENT, %u mapped)",
 	      early, sent, mapped);
 	for (i = 0; i < n; i++)
 		zcrx_return_cqe(&z, &cqes[i]);
 	zcrx_recv(&z);		/* unmaps (idle: no socket ready) */
-	end = now_s() + 10.0;
-	while (now_s() < end && sent < nbufs) {
-		zcrx_wait(&a, 50);
-		k = 0;
-		zcrx_for_each_cqe(&a, head, cqe) {
-			sent += !!(cqe->flags & ZCRXDEV_CQE_SENT);
-			k++;
-		}
-		zcrx_cq_advance(&a, k);
-	}
+	count_sent_on(&a, 10.0, nbufs, is_mapped, nbufs, &sent, &early);
 	CHECK("fp_content", n && !wrong, "%u of %u completions wrong", wrong, n);
 	CHECK("fp_sent_after_unmap", sent == nbufs, "%u of %u SENT", sent, nbufs);
 	close(cli);
