@@ -135,9 +135,11 @@ static int connect_to(const char *host, const char *port)
  * Queue a completion's whole range on c->out by page reference; 0 or errno.
  * The send's tag is the connection's index, so that its SENT completion
  * is counted against the connection.  Blocks while the socket is full.
+ * *taken is the number of completions the caller's loop has taken so far,
+ * this one included.
  */
 static int send_full(struct zcrx *z, struct conn *c, uint64_t tag,
-		     uint64_t off, uint32_t len)
+		     uint64_t off, uint32_t len, unsigned int *taken)
 {
 	long n;
 
@@ -145,6 +147,18 @@ static int send_full(struct zcrx *z, struct conn *c, uint64_t tag,
 		n = zcrx_send(z, c->out, off, len, tag);
 		if (n == -EINTR)
 			continue;
+		if (n == -ENOBUFS) {
+			/*
+			 * Too many sends await their SENT completions, which
+			 * the kernel can only post into free CQ slots: give
+			 * back the slots taken before this one, then retry.
+			 */
+			zcrx_cq_advance(z, *taken - 1);
+			*taken = 1;
+			zcrx_rq_commit(z);
+			usleep(1000);
+			continue;
+		}
 		if (n < 0)
 			return -n;
 		if (!n)
@@ -316,7 +330,8 @@ usage:
 			}
 			/* After a failed send, keep draining: bytes are dropped. */
 			if (!c->serr)
-				c->serr = send_full(&z, c, cqe->tag, cqe->off, cqe->len);
+				c->serr = send_full(&z, c, cqe->tag, cqe->off, cqe->len,
+						    &n);
 			/*
 			 * The pages are queued, not copied, yet the buffer can go
 			 * back now: the kernel reuses it only once the stack has

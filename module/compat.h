@@ -30,14 +30,29 @@ static inline void zcrx_vm_flags_mod(struct vm_area_struct *vma,
 #endif
 }
 
-/* How many page tables map this order-0 page. */
-static inline int zcrx_page_mapcount(struct page *page)
+/* How many page-table entries map the pages of this folio, in all. */
+static inline long zcrx_folio_mapcount(struct folio *folio)
 {
 #ifdef ZCRX_HAVE_INLINE_FOLIO_MAPCOUNT
-	return folio_mapcount(page_folio(page));
+	return folio_mapcount(folio);
 #else
-	return page_mapcount(page);
+	/* folio_mapcount() is not exported; page_mapcount() of each page is. */
+	long i, n = 0;
+
+	for (i = 0; i < folio_nr_pages(folio); i++)
+		n += page_mapcount(folio_page(folio, i));
+	return n;
 #endif
+}
+
+/*
+ * FOLL_PIN pins of a large folio.  The exact count has no accessor
+ * (folio_maybe_dma_pinned() only says "some"); every tested kernel keeps
+ * it in folio->_pincount.
+ */
+static inline long zcrx_folio_pincount(struct folio *folio)
+{
+	return atomic_read(&folio->_pincount);
 }
 
 /*

@@ -266,6 +266,9 @@ static void __exit zcrx_exit(void)
 	misc_deregister(&zcrx_misc);
 	zcrx_sock_exit();
 	/* Runs what is still queued (detach after EOF, last puts). */
+	flush_workqueue(zcrx_wq);
+	/* Freed pools' pages that skbs still hold: their charges end here. */
+	zcrx_mem_exit();
 	destroy_workqueue(zcrx_wq);
 	/* kfree_rcu() of zcrx_sock needs no module text, but be tidy. */
 	rcu_barrier();

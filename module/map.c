@@ -20,6 +20,7 @@
  */
 #include <linux/bitmap.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/sched/mm.h>
 
 #include "compat.h"
@@ -162,9 +163,10 @@ bool zcrx_win_return(struct zcrx_pool *pool, u64 off)
 	struct zcrx_win *w = &pool->win;
 	u32 slot, n;
 
+	lockdep_assert_held(&pool->lock);
 	if ((off & ~PAGE_MASK) || (off >> PAGE_SHIFT) >= w->nr_slots)
 		return false;
-	slot = off >> PAGE_SHIFT;
+	slot = array_index_nospec(off >> PAGE_SHIFT, w->nr_slots);
 	n = w->run[slot];
 	if (!n)
 		return false;	/* not a completion's start, or returned */
@@ -184,6 +186,8 @@ static void zcrx_win_zap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	unsigned long start, end, calls = 0;
 	u32 nr;
 
+	lockdep_assert_held(&w->lock);
+	mmap_assert_locked(vma->vm_mm);
 	spin_lock_bh(&pool->lock);
 	nr = w->nr_ret;
 	if (nr) {
@@ -241,10 +245,12 @@ void zcrx_win_end(struct zcrx_pool *pool)
 /* ---- mapping a run of pages (socket locked, inside zcrx_win_begin()) ---- */
 
 /* n free contiguous slots, marked busy; U32_MAX if none.  pool->lock held. */
-static u32 zcrx_win_alloc(struct zcrx_win *w, u32 n)
+static u32 zcrx_win_alloc(struct zcrx_pool *pool, u32 n)
 {
+	struct zcrx_win *w = &pool->win;
 	unsigned long slot;
 
+	lockdep_assert_held(&pool->lock);
 	slot = bitmap_find_next_zero_area(w->busy, w->nr_slots, w->next, n, 0);
 	if (slot >= w->nr_slots)
 		slot = bitmap_find_next_zero_area(w->busy, w->nr_slots, 0, n, 0);
@@ -269,6 +275,7 @@ int zcrx_map_run(struct zcrx_sock *zs, struct page **pages, u32 n)
 	bool zapped = false;
 	u32 slot, done;
 
+	lockdep_assert(lockdep_sock_is_held(zs->sk));
 	if (n > w->nr_slots)
 		return -EAGAIN;
 	/* Stream order: complete what was copied before these pages. */
@@ -280,7 +287,7 @@ int zcrx_map_run(struct zcrx_sock *zs, struct page **pages, u32 n)
 			spin_unlock_bh(&pool->lock);
 			return 0;
 		}
-		slot = zcrx_win_alloc(w, n);
+		slot = zcrx_win_alloc(pool, n);
 		if (slot != U32_MAX || zapped || !w->nr_ret)
 			break;
 		/* Unmap what the process gave back, then look again. */
@@ -304,6 +311,7 @@ int zcrx_map_run(struct zcrx_sock *zs, struct page **pages, u32 n)
 	done = n - left;
 
 	spin_lock_bh(&pool->lock);
+	WARN_ON_ONCE(!pool->cq_reserved);
 	pool->cq_reserved--;
 	if (left)
 		bitmap_clear(w->busy, slot + done, left);

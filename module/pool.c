@@ -9,12 +9,21 @@
  * than the pool's own and the process's page-table mappings: an skb that
  * still points at a page (zero-copy send from the pool, socket splice)
  * keeps the buffer PENDING, so a reused buffer can never change bytes a
- * packet in flight still carries.
+ * packet in flight still carries.  A FREE buffer is checked again when it
+ * is taken: its owner can vmsplice() free pages too.
+ *
+ * Pool and ring memory is made of compound pages (folios of two pages or
+ * more).  The process can put its pages into skbs (ZCRXDEV_IOC_SEND,
+ * vmsplice), and a compound page is one that no receiver maps into its
+ * page tables: TCP_ZEROCOPY_RECEIVE's can_map_frag() and zcrx's own
+ * window (sock.c) refuse it, so pages their owner (or the module) may
+ * still write are always copied on delivery, never mapped.
  */
 #include <linux/capability.h>
 #include <linux/highmem.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -27,45 +36,6 @@
 
 static atomic_t zcrx_pool_ids = ATOMIC_INIT(0);
 
-/* ---- memory accounting (RLIMIT_MEMLOCK, as io_uring does) ---- */
-
-static int zcrx_account_mem(struct zcrx_pool *pool, unsigned long pages)
-{
-	unsigned long limit, cur, new;
-	struct user_struct *user;
-
-	if (!capable(CAP_IPC_LOCK)) {
-		user = get_uid(current_user());
-		limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
-		cur = atomic_long_read(&user->locked_vm);
-		do {
-			new = cur + pages;
-			if (new > limit || new < cur) {
-				free_uid(user);
-				return -ENOMEM;
-			}
-		} while (!atomic_long_try_cmpxchg(&user->locked_vm, &cur, new));
-		pool->user = user;
-	}
-	mmgrab(current->mm);
-	pool->mm_account = current->mm;
-	atomic64_add(pages, &current->mm->pinned_vm);
-	pool->acct_pages = pages;
-	return 0;
-}
-
-static void zcrx_unaccount_mem(struct zcrx_pool *pool)
-{
-	if (pool->user) {
-		atomic_long_sub(pool->acct_pages, &pool->user->locked_vm);
-		free_uid(pool->user);
-	}
-	if (pool->mm_account) {
-		atomic64_sub(pool->acct_pages, &pool->mm_account->pinned_vm);
-		mmdrop(pool->mm_account);
-	}
-}
-
 /* ---- rings ---- */
 
 static size_t zcrx_ring_bytes(u32 entries, size_t entry_size)
@@ -75,34 +45,30 @@ static size_t zcrx_ring_bytes(u32 entries, size_t entry_size)
 
 static void zcrx_ring_free(struct zcrx_ring *r)
 {
-	u32 i;
-
 	if (r->mem)
 		vunmap(r->mem);
-	for (i = 0; r->pages && i < r->nr_pages && r->pages[i]; i++)
-		put_page(r->pages[i]);
+	if (r->pages && r->pages[0])
+		zcrx_mem_free(r->pages, r->nr_pages);
 	kvfree(r->pages);
 }
 
 /*
- * Ring memory: zeroed pages charged to the caller's memory cgroup (as
- * io_uring's rings are), seen by the kernel through vmap() and mapped into
- * the process with vm_insert_pages() like the pool.
+ * Ring memory: zeroed compound pages (mem.c) charged to the caller's
+ * memory cgroup (as io_uring's rings are), seen by the kernel through
+ * vmap() and mapped into the process with vm_insert_pages() like the pool.
  */
 static int zcrx_ring_alloc(struct zcrx_ring *r, u32 entries, size_t entry_size)
 {
-	u32 i;
+	long ret;
 
 	r->size = zcrx_ring_bytes(entries, entry_size);
 	r->nr_pages = r->size >> PAGE_SHIFT;
 	r->pages = kvcalloc(r->nr_pages, sizeof(*r->pages), GFP_KERNEL_ACCOUNT);
 	if (!r->pages)
 		return -ENOMEM;
-	for (i = 0; i < r->nr_pages; i++) {
-		r->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
-		if (!r->pages[i])
-			return -ENOMEM;
-	}
+	ret = zcrx_mem_alloc(r->pages, r->nr_pages, 1, NUMA_NO_NODE);
+	if (ret < 0)
+		return ret;
 	r->mem = vmap(r->pages, r->nr_pages, VM_MAP, PAGE_KERNEL);
 	if (!r->mem)
 		return -ENOMEM;
@@ -136,77 +102,67 @@ static void zcrx_ring_offsets(struct zcrxdev_ring_offsets *o)
 
 /* ---- pages ---- */
 
-static void zcrx_free_pages(struct zcrx_pool *pool, u32 nr_pages)
+/* Untag the pool's pages: skbs may keep some alive after the pool. */
+static void zcrx_untag_pages(struct zcrx_pool *pool)
 {
-	u32 i;
+	u32 i, step = 1U << pool->folio_order;
 
-	for (i = 0; i < nr_pages; i++) {
-		/* Untag first: an skb may keep the page alive after us. */
+	for (i = 0; i < pool->nr_pages; i += step)
 		set_page_private(pool->pages[i], 0);
-		put_page(pool->pages[i]);
-	}
-	atomic_long_sub(nr_pages, &zcrx_pool_pages_total);
-}
-
-static int zcrx_alloc_pages(struct zcrx_pool *pool)
-{
-	unsigned int order = ilog2(pool->buf_pages);
-	struct page *page;
-	u32 b, i, n = 0;
-
-	for (b = 0; b < pool->nr_bufs; b++) {
-		page = alloc_pages_node(pool->node, GFP_KERNEL_ACCOUNT |
-					__GFP_ZERO | __GFP_NOWARN, order);
-		if (!page)
-			goto err_free;
-		/* Order-0 pages with their own refcounts, for mapping and GUP. */
-		if (order)
-			split_page(page, order);
-		for (i = 0; i < pool->buf_pages; i++, n++) {
-			pool->pages[n] = page + i;
-			set_page_private(page + i,
-					 ((unsigned long)pool->id << 32) | n);
-		}
-		atomic_long_add(pool->buf_pages, &zcrx_pool_pages_total);
-		if (fatal_signal_pending(current))
-			goto err_free;
-		cond_resched();
-	}
-	return 0;
-
-err_free:
-	zcrx_free_pages(pool, n);
-	return -ENOMEM;
 }
 
 /*
- * Has the page a reference besides the pool's, the pool mappings' and the
- * long-term pins the process declared?  An skb holds a reference without a
- * mapping.  A mapping that is not one of ours (another pool's window,
- * TCP_ZEROCOPY_RECEIVE of a local peer) holds both, which only the count
- * of our own VMAs tells apart.  A pin of an order-0 page adds exactly
- * GUP_PIN_COUNTING_BIAS references.
+ * Buffers of buf_size bytes in folios of max(buf_size, 2 pages): a buffer
+ * is one physically contiguous block inside one folio.  Each folio's
+ * first page carries the pool id and its page index (sock.c looks there).
  */
-bool zcrx_page_busy(struct zcrx_pool *pool, struct page *page)
+static int zcrx_alloc_pages(struct zcrx_pool *pool)
 {
-	int maps = zcrx_page_mapcount(page);
-	int extra = page_ref_count(page) - 1 - maps;
+	u32 i, step = 1U << pool->folio_order;
+	long ret;
 
-	if (extra < 0 || maps > atomic_read(&pool->map_vmas))
-		return true;
-	return extra % GUP_PIN_COUNTING_BIAS ||
-	       extra / GUP_PIN_COUNTING_BIAS > READ_ONCE(pool->pins);
+	ret = zcrx_mem_alloc(pool->pages, pool->nr_pages, pool->folio_order,
+			     pool->node);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < pool->nr_pages; i += step)
+		set_page_private(pool->pages[i], ((unsigned long)pool->id << 32) | i);
+	atomic_long_add(ret, &zcrx_pool_pages_total);
+	return 0;
+}
+
+/* Pages allocated for nr_pages pool pages: whole folios. */
+static u32 zcrx_alloc_size(u32 nr_pages, unsigned int order)
+{
+	return round_up(nr_pages, 1U << order);
+}
+
+static bool zcrx_folio_busy_in(struct zcrx_pool *pool, struct folio *folio)
+{
+	return zcrx_folio_busy(folio, atomic_read(&pool->map_vmas),
+			       READ_ONCE(pool->pins));
+}
+
+/* Does anything outside the pool hold a page of [off, off + len)? */
+bool zcrx_range_busy(struct zcrx_pool *pool, u64 off, u64 len)
+{
+	u64 p = off >> PAGE_SHIFT, last = (off + len - 1) >> PAGE_SHIFT;
+	struct folio *folio;
+
+	while (p <= last) {
+		folio = page_folio(pool->pages[p]);
+		if (zcrx_folio_busy_in(pool, folio))
+			return true;
+		/* On to the next folio. */
+		p = round_down(p, folio_nr_pages(folio)) + folio_nr_pages(folio);
+	}
+	return false;
 }
 
 static bool zcrx_buf_busy(struct zcrx_pool *pool, u32 buf)
 {
-	struct page **p = &pool->pages[(size_t)buf * pool->buf_pages];
-	u32 i;
-
-	for (i = 0; i < pool->buf_pages; i++)
-		if (zcrx_page_busy(pool, p[i]))
-			return true;
-	return false;
+	return zcrx_folio_busy_in(pool,
+				  page_folio(pool->pages[(size_t)buf * pool->buf_pages]));
 }
 
 /* ---- create / destroy ---- */
@@ -236,8 +192,11 @@ static int zcrx_setup_check(const struct zcrxdev_setup *s)
 
 static void zcrx_pool_free(struct zcrx_pool *pool)
 {
-	if (pool->pages)
-		zcrx_free_pages(pool, pool->nr_pages);
+	if (pool->pages && pool->pages[0]) {
+		zcrx_untag_pages(pool);
+		/* Pages that skbs still hold keep their charge (mem.c). */
+		zcrx_mem_release(pool->pages, pool->nr_pages, &pool->charge);
+	}
 	zcrx_ring_free(&pool->cq);
 	zcrx_ring_free(&pool->rq);
 	zcrx_win_free(pool);
@@ -245,7 +204,8 @@ static void zcrx_pool_free(struct zcrx_pool *pool)
 	kvfree(pool->bufs);
 	kvfree(pool->free_stack);
 	kvfree(pool->pending);
-	zcrx_unaccount_mem(pool);
+	zcrx_uncharge(&pool->charge, pool->charge.pages);
+	mutex_destroy(&pool->send_lock);
 	atomic_dec(&zcrx_pools_total);
 	kfree(pool);
 }
@@ -290,8 +250,10 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	mutex_init(&pool->win.lock);
 	init_waitqueue_head(&pool->cq_wait);
 	init_waitqueue_head(&pool->detach_wait);
+	mutex_init(&pool->send_lock);
 	INIT_LIST_HEAD(&pool->inflight);
 	INIT_DELAYED_WORK(&pool->tick_work, zcrx_pool_tick_work);
+	pool->tick_delay = 1;
 
 	/* Ids start at 1 so that an untagged page (private 0) never matches. */
 	pool->id = atomic_inc_return(&zcrx_pool_ids) ?: atomic_inc_return(&zcrx_pool_ids);
@@ -305,6 +267,7 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	pool->buf_pages = s->buf_size >> PAGE_SHIFT;
 	pool->nr_bufs = s->nr_bufs;
 	pool->nr_pages = pool->nr_bufs * pool->buf_pages;
+	pool->folio_order = max_t(u32, pool->buf_shift - PAGE_SHIFT, 1);
 	pool->pool_size = (u64)pool->nr_pages << PAGE_SHIFT;
 
 	/* Several completions can name one buffer: default CQ = 2 x buffers. */
@@ -315,10 +278,12 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 	if (ret)
 		goto err_free;
 	/*
-	 * Pool pages, and the network pages the window can hold, count
-	 * against RLIMIT_MEMLOCK; ring pages go to memcg.
+	 * Pool pages (whole folios), and the network pages the window can
+	 * hold, count against RLIMIT_MEMLOCK; ring pages go to memcg.
 	 */
-	ret = zcrx_account_mem(pool, pool->nr_pages + pool->win.nr_slots);
+	ret = zcrx_charge_init(&pool->charge,
+			       zcrx_alloc_size(pool->nr_pages, pool->folio_order) +
+			       pool->win.nr_slots);
 	if (ret)
 		goto err_free;
 
@@ -334,11 +299,8 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s)
 		goto err_free;
 
 	ret = zcrx_alloc_pages(pool);
-	if (ret) {
-		kvfree(pool->pages);
-		pool->pages = NULL;
+	if (ret)
 		goto err_free;
-	}
 
 	/* Most recently freed on top: reuse is cache-warm. */
 	for (b = 0; b < pool->nr_bufs; b++)
@@ -556,14 +518,38 @@ void zcrx_pool_stats(struct zcrx_pool *pool, struct zcrxdev_stats *st)
 
 /* ---- buffers, under pool->lock ---- */
 
+/* How many PENDING buffers one scan looks at: softirqs are off meanwhile. */
+#define ZCRX_SCAN_BUDGET	64
+
+static void zcrx_buf_pend(struct zcrx_pool *pool, u32 b)
+{
+	lockdep_assert_held(&pool->lock);
+	pool->bufs[b].state = ZCRX_BUF_PENDING;
+	pool->bufs[b].pend_idx = pool->nr_pending;
+	pool->pending[pool->nr_pending++] = b;
+}
+
+/* Take b off the pending list (it stays PENDING until the caller says). */
+static void zcrx_buf_unpend(struct zcrx_pool *pool, u32 b)
+{
+	u32 i = pool->bufs[b].pend_idx, last;
+
+	lockdep_assert_held(&pool->lock);
+	if (WARN_ON_ONCE(i >= pool->nr_pending || pool->pending[i] != b))
+		return;
+	last = pool->pending[--pool->nr_pending];
+	pool->pending[i] = last;
+	pool->bufs[last].pend_idx = i;
+}
+
 static void zcrx_buf_recycle(struct zcrx_pool *pool, u32 b)
 {
 	struct zcrx_buf *buf = &pool->bufs[b];
 
+	lockdep_assert_held(&pool->lock);
 	buf->gen++;
 	if (zcrx_buf_busy(pool, b)) {
-		buf->state = ZCRX_BUF_PENDING;
-		pool->pending[pool->nr_pending++] = b;
+		zcrx_buf_pend(pool, b);
 	} else {
 		buf->state = ZCRX_BUF_FREE;
 		pool->free_stack[pool->nr_free++] = b;
@@ -575,13 +561,17 @@ void zcrx_pool_maybe_recycle(struct zcrx_pool *pool, u32 b)
 {
 	struct zcrx_buf *buf = &pool->bufs[b];
 
+	lockdep_assert_held(&pool->lock);
 	if (buf->state == ZCRX_BUF_INUSE && !buf->user_refs && !buf->kopen &&
-	    !buf->sending)
+	    !buf->sending && !buf->claiming)
 		zcrx_buf_recycle(pool, b);
 }
 
 void zcrx_pool_put_user_ref(struct zcrx_pool *pool, u32 b)
 {
+	lockdep_assert_held(&pool->lock);
+	if (WARN_ON_ONCE(!pool->bufs[b].user_refs))
+		return;
 	pool->bufs[b].user_refs--;
 	zcrx_pool_maybe_recycle(pool, b);
 }
@@ -593,40 +583,43 @@ void zcrx_pool_put_user_ref(struct zcrx_pool *pool, u32 b)
  */
 static void zcrx_unpend(struct zcrx_pool *pool, u32 b)
 {
-	u32 i;
-
-	for (i = 0; i < pool->nr_pending; i++) {
-		if (pool->pending[i] == b) {
-			pool->pending[i] = pool->pending[--pool->nr_pending];
-			break;
-		}
-	}
+	zcrx_buf_unpend(pool, b);
 	pool->bufs[b].state = ZCRX_BUF_INUSE;
 }
 
-/* Move PENDING buffers whose pages were let go to the free stack. */
+/*
+ * Move PENDING buffers whose pages were let go to the free stack.  Looks
+ * at ZCRX_SCAN_BUDGET of them at most, going round the list from call to
+ * call, so that the time spent with softirqs off stays bounded however
+ * many buffers others hold.
+ */
 static u32 zcrx_scan_pending(struct zcrx_pool *pool)
 {
-	u32 i = 0, freed = 0, b;
+	u32 n = min_t(u32, pool->nr_pending, ZCRX_SCAN_BUDGET);
+	u32 i = pool->pending_next, freed = 0, b;
 
-	while (i < pool->nr_pending) {
+	lockdep_assert_held(&pool->lock);
+	for (; n && pool->nr_pending; n--) {
+		if (i >= pool->nr_pending)
+			i = 0;
 		b = pool->pending[i];
 		if (zcrx_buf_busy(pool, b)) {
 			i++;
 			continue;
 		}
-		pool->pending[i] = pool->pending[--pool->nr_pending];
+		/* The last entry moves into slot i: look at it next. */
+		zcrx_buf_unpend(pool, b);
 		pool->bufs[b].state = ZCRX_BUF_FREE;
 		pool->free_stack[pool->nr_free++] = b;
 		freed++;
 	}
+	pool->pending_next = i;
 	return freed;
 }
 
 /* Validate one refill entry read from shared memory and apply it. */
 static bool zcrx_refill_one(struct zcrx_pool *pool, u64 off, u32 flags, u32 resv)
 {
-	struct zcrx_buf *buf;
 	u32 b;
 
 	if (flags || resv)
@@ -635,10 +628,9 @@ static bool zcrx_refill_one(struct zcrx_pool *pool, u64 off, u32 flags, u32 resv
 		return zcrx_win_return(pool, off - pool->pool_size);
 	if (off & (pool->buf_size - 1))
 		return false;
-	b = off >> pool->buf_shift;
-	buf = &pool->bufs[b];
-	if (!buf->user_refs)
-		return false;	/* double return or never handed out */
+	b = array_index_nospec(off >> pool->buf_shift, pool->nr_bufs);
+	if (!pool->bufs[b].user_refs)
+		return false;	/* double return, never handed out, or claiming */
 	zcrx_pool_put_user_ref(pool, b);
 	return true;
 }
@@ -649,6 +641,7 @@ static void zcrx_consume_rq(struct zcrx_pool *pool)
 	struct zcrxdev_rqe *rqe;
 	u32 head = pool->rq_head, tail, n;
 
+	lockdep_assert_held(&pool->lock);
 	/* [RQ-1]: entries before tail are written by the process. */
 	tail = smp_load_acquire(pool->rq.tail);
 	n = tail - head;
@@ -671,16 +664,35 @@ static void zcrx_consume_rq(struct zcrx_pool *pool)
 	smp_store_release(pool->rq.head, head);
 }
 
+/*
+ * A FREE buffer to write into, or ZCRX_NO_BUF.  Its pages are checked
+ * once more: the process can vmsplice() free buffers' pages into pipes
+ * and sockets, and the module never writes a page that others hold (such
+ * a buffer waits on the pending list instead).
+ */
 u32 zcrx_pool_pop_free(struct zcrx_pool *pool)
 {
-	if (!pool->nr_free) {
-		zcrx_consume_rq(pool);
-		if (!pool->nr_free && pool->nr_pending)
-			zcrx_scan_pending(pool);
-		if (!pool->nr_free)
-			return ZCRX_NO_BUF;
+	bool refilled = false;
+	u32 b;
+
+	lockdep_assert_held(&pool->lock);
+	for (;;) {
+		if (!pool->nr_free) {
+			if (refilled)
+				return ZCRX_NO_BUF;
+			refilled = true;
+			zcrx_consume_rq(pool);
+			if (!pool->nr_free && pool->nr_pending)
+				zcrx_scan_pending(pool);
+			if (!pool->nr_free)
+				return ZCRX_NO_BUF;
+		}
+		b = pool->free_stack[--pool->nr_free];
+		if (likely(!zcrx_buf_busy(pool, b)))
+			return b;
+		zcrx_buf_pend(pool, b);
+		zcrx_pool_arm_tick(pool);
 	}
-	return pool->free_stack[--pool->nr_free];
 }
 
 /* Free CQ slots, not counting slots promised to sockets. */
@@ -688,6 +700,7 @@ static u32 zcrx_cq_space(struct zcrx_pool *pool)
 {
 	u32 head, used;
 
+	lockdep_assert_held(&pool->lock);
 	/* [CQ-2]: the process has finished reading the slots before head. */
 	head = smp_load_acquire(pool->cq.head);
 	used = pool->cq_tail - head;
@@ -702,6 +715,7 @@ void zcrx_pool_cq_flags(struct zcrx_pool *pool, u32 set, u32 clear)
 {
 	u32 flags = (pool->cq_flags | set) & ~clear;
 
+	lockdep_assert_held(&pool->lock);
 	/* Always rewrite the shared word: the process may have scribbled on it. */
 	WRITE_ONCE(pool->cq_flags, flags);
 	WRITE_ONCE(*pool->cq.flags, flags);
@@ -709,6 +723,7 @@ void zcrx_pool_cq_flags(struct zcrx_pool *pool, u32 set, u32 clear)
 
 static void zcrx_stall(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
+	lockdep_assert_held(&pool->lock);
 	if (list_empty(&zs->stall_node)) {
 		list_add_tail(&zs->stall_node, &pool->stalled);
 		pool->stats.stalls++;
@@ -725,6 +740,7 @@ static void zcrx_stall(struct zcrx_pool *pool, struct zcrx_sock *zs)
 
 void zcrx_pool_unstall(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
+	lockdep_assert_held(&pool->lock);
 	if (likely(list_empty(&zs->stall_node)))
 		return;
 	list_del_init(&zs->stall_node);
@@ -737,6 +753,7 @@ static void __zcrx_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 {
 	struct zcrxdev_cqe *cqe;
 
+	lockdep_assert_held(&pool->lock);
 	cqe = zcrx_ring_entry(&pool->cq, pool->cq_tail, sizeof(*cqe));
 	cqe->tag = tag;
 	cqe->off = off;
@@ -767,6 +784,7 @@ static void __zcrx_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 bool zcrx_pool_post_locked(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 			   u32 flags)
 {
+	lockdep_assert_held(&pool->lock);
 	if (!zcrx_cq_space(pool))
 		return false;
 	__zcrx_post(pool, tag, off, len, flags, 0);
@@ -786,6 +804,7 @@ void zcrx_pool_post(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
  */
 bool zcrx_pool_cq_room(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
+	lockdep_assert_held(&pool->lock);
 	if (!zcrx_cq_space(pool)) {
 		zcrx_stall(pool, zs);
 		zcrx_consume_rq(pool);
@@ -802,18 +821,37 @@ bool zcrx_pool_cq_room(struct zcrx_pool *pool, struct zcrx_sock *zs)
  * Make sure zs has an open buffer with room and one CQ slot reserved for
  * its current segment.  Returns false (and marks zs stalled) if not.
  */
+/*
+ * May zs go on filling the buffer it gave up last (dense packing)?  Only
+ * if it was not recycled since (same generation), nobody else fills or
+ * claims it (the state, not only the generation: a 64-bit generation does
+ * not wrap, but the state is what says who may write), and no page of it
+ * went into a pipe or skb meanwhile.
+ */
+static bool zcrx_may_reopen(struct zcrx_pool *pool, struct zcrx_sock *zs)
+{
+	struct zcrx_buf *buf;
+
+	lockdep_assert_held(&pool->lock);
+	if (zs->hint_buf == ZCRX_NO_BUF || zs->hint_fill >= pool->buf_size)
+		return false;
+	buf = &pool->bufs[zs->hint_buf];
+	return buf->gen == zs->hint_gen && buf->state == ZCRX_BUF_INUSE &&
+	       !buf->kopen && !buf->claiming &&
+	       !zcrx_buf_busy(pool, zs->hint_buf);
+}
+
 bool zcrx_pool_begin_seg(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
 	bool retried = false;
 	u32 b;
 
+	lockdep_assert(lockdep_sock_is_held(zs->sk));
 	spin_lock_bh(&pool->lock);
 retry:
 	if (zs->cur_buf == ZCRX_NO_BUF) {
 		b = zs->hint_buf;
-		/* Same generation: not recycled since we last filled it. */
-		if (b != ZCRX_NO_BUF && pool->bufs[b].gen == zs->hint_gen &&
-		    zs->hint_fill < pool->buf_size) {
+		if (zcrx_may_reopen(pool, zs)) {
 			zs->fill = zs->hint_fill;
 		} else {
 			b = zcrx_pool_pop_free(pool);
@@ -857,6 +895,7 @@ void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close)
 	u32 b = zs->cur_buf, len;
 	struct zcrx_buf *buf;
 
+	lockdep_assert(lockdep_sock_is_held(zs->sk));
 	if (b == ZCRX_NO_BUF && !zs->cq_reserved)
 		return;
 
@@ -866,6 +905,7 @@ void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close)
 		len = zs->fill - zs->seg_start;
 		if (len) {
 			/* A segment with bytes always holds a reserved slot. */
+			WARN_ON_ONCE(!zs->cq_reserved || !pool->cq_reserved);
 			buf->user_refs++;
 			pool->cq_reserved--;
 			zs->cq_reserved = false;
@@ -884,6 +924,7 @@ void zcrx_pool_end_seg(struct zcrx_pool *pool, struct zcrx_sock *zs, bool close)
 		}
 	}
 	if (close && zs->cq_reserved) {
+		WARN_ON_ONCE(!pool->cq_reserved);
 		pool->cq_reserved--;
 		zs->cq_reserved = false;
 		/*
@@ -908,10 +949,14 @@ int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
 		      u32 page_idx, u32 page_off, u32 len)
 {
 	u32 b = page_idx / pool->buf_pages;
+	struct zcrx_buf *buf = &pool->bufs[b];
 	int ret = 1;
 
+	lockdep_assert(lockdep_sock_is_held(zs->sk));
 	spin_lock_bh(&pool->lock);
-	if (pool->bufs[b].state == ZCRX_BUF_FREE) {
+	/* FREE, being claimed, or named by more completions than we count. */
+	if (buf->state == ZCRX_BUF_FREE || buf->claiming ||
+	    buf->user_refs == U32_MAX) {
 		ret = -EAGAIN;
 		goto out;
 	}
@@ -919,9 +964,9 @@ int zcrx_pool_post_zc(struct zcrx_pool *pool, struct zcrx_sock *zs,
 		ret = 0;
 		goto out;
 	}
-	if (pool->bufs[b].state == ZCRX_BUF_PENDING)
+	if (buf->state == ZCRX_BUF_PENDING)
 		zcrx_unpend(pool, b);
-	pool->bufs[b].user_refs++;
+	buf->user_refs++;
 	__zcrx_post(pool, zs->tag, ((u64)page_idx << PAGE_SHIFT) + page_off,
 		    len, ZCRXDEV_CQE_ZEROCOPY, 0);
 out:
@@ -935,6 +980,7 @@ bool zcrx_pool_post_end(struct zcrx_pool *pool, struct zcrx_sock *zs,
 {
 	bool ok;
 
+	lockdep_assert(lockdep_sock_is_held(zs->sk));
 	spin_lock_bh(&pool->lock);
 	ok = zcrx_pool_cq_room(pool, zs);
 	if (ok)
@@ -996,33 +1042,60 @@ void zcrx_pool_wake(struct zcrx_pool *pool)
 	__zcrx_pool_wake(pool);
 }
 
-/* Arm the tick, pool->lock held.  Not once teardown has begun. */
+/*
+ * Something new to watch (a send, a buffer gone PENDING, a stall): tick
+ * within a jiffy, pulling in a tick that backed off.  pool->lock held; not
+ * once teardown has begun.
+ */
 void zcrx_pool_arm_tick(struct zcrx_pool *pool)
 {
-	if (!pool->dying)
+	lockdep_assert_held(&pool->lock);
+	if (pool->dying)
+		return;
+	if (pool->tick_delay == 1) {
 		queue_delayed_work(zcrx_wq, &pool->tick_work, 1);
+		return;
+	}
+	pool->tick_delay = 1;
+	mod_delayed_work(zcrx_wq, &pool->tick_work, 1);
+}
+
+/* The tick's own rearm, at its current pace. */
+static void zcrx_pool_rearm_tick(struct zcrx_pool *pool)
+{
+	lockdep_assert_held(&pool->lock);
+	if (!pool->dying)
+		queue_delayed_work(zcrx_wq, &pool->tick_work, pool->tick_delay);
 }
 
 /*
  * Skbs let go of pages without telling us: every tick while it matters,
- * move PENDING buffers that are free again to the free stack, resume
- * stalled sockets when a buffer and a CQ slot are free, and complete sends
- * whose pages are back.
+ * complete sends whose pages are back (send.c, process context), move
+ * PENDING buffers that are free again to the free stack, and resume
+ * stalled sockets when a buffer and a CQ slot are free.  The tick runs
+ * every jiffy while it finds something; while it finds nothing it backs
+ * off to ZCRX_IDLE_MAX, so pages that others hold for good cost little.
  */
 static void zcrx_pool_tick_work(struct work_struct *work)
 {
 	struct zcrx_pool *pool = container_of(to_delayed_work(work),
 					      struct zcrx_pool, tick_work);
-	bool resume, sends;
+	bool resume, sent, sends_left;
 	u32 freed;
+
+	sent = zcrx_pool_reap_sends(pool, &sends_left);
 
 	spin_lock_bh(&pool->lock);
 	freed = zcrx_scan_pending(pool);
 	resume = !list_empty(&pool->stalled) &&
 		 (freed || (pool->nr_free && zcrx_cq_space(pool)));
-	sends = zcrx_pool_reap_sends(pool);
-	if ((pool->nr_pending && !list_empty(&pool->stalled)) || sends)
-		zcrx_pool_arm_tick(pool);
+	if (sent || freed)
+		pool->tick_delay = 1;
+	else
+		pool->tick_delay = min_t(unsigned long, pool->tick_delay * 2,
+					 ZCRX_IDLE_MAX);
+	if ((pool->nr_pending && !list_empty(&pool->stalled)) || sends_left)
+		zcrx_pool_rearm_tick(pool);
 	spin_unlock_bh(&pool->lock);
 	if (resume)
 		zcrx_resume_stalled(pool);

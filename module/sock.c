@@ -18,7 +18,10 @@
  * detach when the process closes the socket) can never run after unload.
  */
 #include <linux/file.h>
+#include <linux/hashtable.h>
+#include <linux/module.h>
 #include <linux/net.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/tcp.h>
 #include <net/inet_connection_sock.h>
@@ -38,9 +41,20 @@ static struct proto zcrx_tcp_prot;
 static struct proto zcrx_tcpv6_prot;
 #endif
 
-/* Serialises ULP installation; zcrx_ulp_staged is the socket being set up. */
-static DEFINE_MUTEX(zcrx_ulp_lock);
-static struct sock *zcrx_ulp_staged;
+/*
+ * The sockets whose ULP our attach path is installing right now: the only
+ * ones zcrx_ulp_init() accepts.  zcrx_staged_lock protects zcrx_staged; it
+ * is held for a lookup only, never while sleeping (the ULP install takes
+ * the socket lock, which the socket's owner can hold for as long as it
+ * likes).
+ */
+struct zcrx_staged {
+	struct hlist_node	node;
+	struct sock		*sk;
+};
+
+static DEFINE_SPINLOCK(zcrx_staged_lock);
+static DEFINE_HASHTABLE(zcrx_staged, 6);
 
 static void zcrx_sk_data_ready(struct sock *sk);
 
@@ -90,6 +104,7 @@ static struct proto *zcrx_hook_proto(struct proto *base)
 /* Only valid while our callbacks are installed; caller holds sk_callback_lock. */
 static struct zcrx_sock *zcrx_sk_ctx(struct sock *sk)
 {
+	lockdep_assert_held(&sk->sk_callback_lock);
 	if (sk->sk_data_ready != zcrx_sk_data_ready)
 		return NULL;
 	return __locked_read_sk_user_data_with_flags(sk, 0);
@@ -112,21 +127,29 @@ struct zcrx_piece {
 	struct page		*pages[MAX_SKB_FRAGS];
 };
 
-/* If the fragment's page is one of this pool's pages, its index. */
+/*
+ * If the fragment's page is one of this pool's pages, its index.  The
+ * first page of each pool folio carries the pool id and its own index.
+ */
 static u32 zcrx_pool_page(struct zcrx_pool *pool, const skb_frag_t *frag)
 {
 	struct page *page = skb_frag_page(frag);
+	struct folio *folio;
 	unsigned long priv;
 	u32 idx;
 
 	if (!page)
 		return ZCRX_NO_BUF;
-	priv = page_private(page);
+	folio = page_folio(page);
+	priv = page_private(&folio->page);
 	if ((priv >> 32) != pool->id)
 		return ZCRX_NO_BUF;
-	idx = (u32)priv;
+	idx = (u32)priv + (u32)(page - &folio->page);
 	/* The tag is only a hint; the page array is the truth. */
-	if (idx >= pool->nr_pages || pool->pages[idx] != page ||
+	if (idx >= pool->nr_pages)
+		return ZCRX_NO_BUF;
+	idx = array_index_nospec(idx, pool->nr_pages);
+	if (pool->pages[idx] != page ||
 	    skb_frag_off(frag) + skb_frag_size(frag) > PAGE_SIZE)
 		return ZCRX_NO_BUF;
 	return idx;
@@ -137,6 +160,8 @@ static u32 zcrx_pool_page(struct zcrx_pool *pool, const skb_frag_t *frag)
  * holds nothing but this fragment's bytes, is not part of a compound page
  * and belongs to no file or anonymous mapping (TCP_ZEROCOPY_RECEIVE's
  * rule).  Pages of our own pool never get here: they complete in place.
+ * The compound rule is what keeps other zcrx pools' (and io_uring's) pages
+ * out: their owners can still write them (mem.c).
  */
 static bool zcrx_frag_mappable(const skb_frag_t *frag)
 {
@@ -253,6 +278,15 @@ static int zcrx_recv_actor(read_descriptor_t *desc, struct sk_buff *skb,
 	struct zcrx_piece pc;
 	int n;
 
+	/*
+	 * tcp_read_sock() calls us again for the rest of an skb after a
+	 * partial return, even though we set count to 0.  Placing bytes then
+	 * would unstall the socket behind the read pass's back, which takes
+	 * count == 0 for "stalled" and would leave it neither stalled nor
+	 * read: once stalled, stay stalled until the wake path resumes us.
+	 */
+	if (!desc->count)
+		return 0;
 	while (done < len) {
 		/* After a run that could not be mapped, copy all of it. */
 		zcrx_next_piece(zs, skb, offset + done,
@@ -309,6 +343,7 @@ static void zcrx_sock_read(struct zcrx_sock *zs)
 	read_descriptor_t desc = { .arg.data = zs, .count = 1 };
 	struct sock *sk = zs->sk;
 
+	lockdep_assert(lockdep_sock_is_held(sk));
 	if (READ_ONCE(zs->flags))	/* closing or detached */
 		return;
 	tcp_read_sock(sk, &desc, zcrx_recv_actor);
@@ -439,14 +474,59 @@ static void zcrx_sk_close(struct sock *sk, long timeout)
 		zcrx_sock_detach(zs);
 		zcrx_sock_put(zs);
 	}
+	/*
+	 * The real close can destroy the socket and drop the ULP's module
+	 * reference, perhaps the last one, well before it returns to us.
+	 * Hold our own across it (safe to take: the ULP's is still held
+	 * here), so that once it is dropped only this function's return is
+	 * left to run.
+	 */
+	__module_get(THIS_MODULE);
 	zcrx_base_proto(READ_ONCE(sk->sk_prot))->close(sk, timeout);
+	module_put(THIS_MODULE);
 }
 
 /* ---- the ULP: a module pin that only our attach path may install ---- */
 
+static struct zcrx_staged *zcrx_staged_find(struct sock *sk)
+{
+	struct zcrx_staged *st;
+
+	lockdep_assert_held(&zcrx_staged_lock);
+	hash_for_each_possible(zcrx_staged, st, node, (unsigned long)sk)
+		if (st->sk == sk)
+			return st;
+	return NULL;
+}
+
+/* Stage st->sk for zcrx_ulp_init(); false if another attach has it. */
+static bool zcrx_stage(struct zcrx_staged *st)
+{
+	bool ok;
+
+	spin_lock(&zcrx_staged_lock);
+	ok = !zcrx_staged_find(st->sk);
+	if (ok)
+		hash_add(zcrx_staged, &st->node, (unsigned long)st->sk);
+	spin_unlock(&zcrx_staged_lock);
+	return ok;
+}
+
+static void zcrx_unstage(struct zcrx_staged *st)
+{
+	spin_lock(&zcrx_staged_lock);
+	hash_del(&st->node);
+	spin_unlock(&zcrx_staged_lock);
+}
+
 static int zcrx_ulp_init(struct sock *sk)
 {
-	return READ_ONCE(zcrx_ulp_staged) == sk ? 0 : -EPERM;
+	bool ok;
+
+	spin_lock(&zcrx_staged_lock);
+	ok = zcrx_staged_find(sk);
+	spin_unlock(&zcrx_staged_lock);
+	return ok ? 0 : -EPERM;
 }
 
 static struct tcp_ulp_ops zcrx_ulp_ops __read_mostly = {
@@ -457,19 +537,20 @@ static struct tcp_ulp_ops zcrx_ulp_ops __read_mostly = {
 
 static int zcrx_sock_pin_module(struct socket *sock)
 {
+	struct zcrx_staged st = { .sk = sock->sk };
 	struct sock *sk = sock->sk;
 	int ret;
 
 	if (READ_ONCE(inet_csk(sk)->icsk_ulp_ops) == &zcrx_ulp_ops)
 		return 0;	/* attached before: the pin is still there */
 
-	mutex_lock(&zcrx_ulp_lock);
-	WRITE_ONCE(zcrx_ulp_staged, sk);
+	if (!zcrx_stage(&st))
+		return -EBUSY;	/* another attach of this socket is under way */
+	/* Sleeps on the socket lock with nothing else of ours held. */
 	ret = sock->ops->setsockopt(sock, SOL_TCP, TCP_ULP,
 				    KERNEL_SOCKPTR(ZCRX_ULP_NAME),
 				    sizeof(ZCRX_ULP_NAME) - 1);
-	WRITE_ONCE(zcrx_ulp_staged, NULL);
-	mutex_unlock(&zcrx_ulp_lock);
+	zcrx_unstage(&st);
 
 	if (ret == -EEXIST)	/* another ULP (kTLS, ...), or ours by a race */
 		ret = READ_ONCE(inet_csk(sk)->icsk_ulp_ops) == &zcrx_ulp_ops ?

@@ -3,14 +3,17 @@
  * zcrx internal definitions: pool, buffers, rings and attached sockets.
  *
  * Lock order (outer to inner):
+ *   pool->send_lock (mutex, send.c; never held across a socket call)
  *   socket lock (lock_sock or bh_lock_sock)
  *     -> mm->mmap_lock (read; MAP pools, task context only)
  *       -> pool->win.lock
  *         -> sk->sk_callback_lock
  *           -> pool->lock
- * pool->lock is never held while taking a socket lock; code that needs to
- * visit sockets found on a pool list takes a reference, drops pool->lock,
- * then locks the socket.
+ * Leaf locks: zcrx_staged_lock (sock.c, taken inside the socket lock),
+ * zcrx_remnant_lock (mem.c).  No global lock is held while sleeping on a
+ * socket lock.  pool->lock is never held while taking a socket lock;
+ * code that needs to visit sockets found on a pool list takes a
+ * reference, drops pool->lock, then locks the socket.
  */
 #ifndef ZCRX_MODULE_ZCRX_H
 #define ZCRX_MODULE_ZCRX_H
@@ -27,6 +30,12 @@
 #include <linux/zcrxdev.h>
 
 #define ZCRX_NO_BUF		U32_MAX
+
+/*
+ * The longest pause between two looks at pages that others hold (the
+ * pool's tick, the sends' reaper) while nothing changes.
+ */
+#define ZCRX_IDLE_MAX		(HZ / 25)
 
 /* Byte offsets the setup ioctl hands out for mmap(). */
 #define ZCRX_MMAP_POOL		0ULL
@@ -51,11 +60,20 @@ enum zcrx_buf_state {
 
 /* Per-buffer bookkeeping, all of it under pool->lock. */
 struct zcrx_buf {
+	u64	gen;		/* bumped each time the buffer is recycled */
 	u32	user_refs;	/* completions handed out, not yet returned */
-	u32	gen;		/* bumped each time the buffer is recycled */
+	u32	pend_idx;	/* PENDING: its index in pool->pending[] */
+	u32	sending;	/* ZCRXDEV_IOC_SEND calls using it right now */
 	u8	state;		/* enum zcrx_buf_state */
 	u8	kopen;		/* a socket is placing bytes into it now */
-	u16	sending;	/* ZCRXDEV_IOC_SEND calls using it right now */
+	u8	claiming;	/* CLAIM is telling the process its offset */
+};
+
+/* Pages charged to a user's RLIMIT_MEMLOCK and an mm's pinned_vm (mem.c). */
+struct zcrx_charge {
+	struct user_struct	*user;	/* NULL when CAP_IPC_LOCK */
+	struct mm_struct	*mm;
+	unsigned long		pages;
 };
 
 struct zcrx_ring {
@@ -111,6 +129,7 @@ struct zcrx_pool {
 	u32			buf_pages;	/* pages per buffer */
 	u32			nr_bufs;
 	u32			nr_pages;
+	u32			folio_order;	/* pages come in folios of 2^order */
 	u64			pool_size;
 	struct page		**pages;	/* pool page i maps at i * PAGE_SIZE */
 	struct zcrx_ring	cq;
@@ -122,10 +141,18 @@ struct zcrx_pool {
 	/* Long-term pins per page the process declared (ZCRXDEV_IOC_PINS). */
 	u32			pins;
 
-	/* Memory accounting, undone when the pool is freed. */
-	struct user_struct	*user;		/* NULL when CAP_IPC_LOCK */
-	struct mm_struct	*mm_account;
-	unsigned long		acct_pages;
+	/* What the pool's pages and window cost its creator (mem.c). */
+	struct zcrx_charge	charge;
+
+	/*
+	 * Protects inflight and its counters (send.c).  Process context
+	 * only: SEND adds, the tick reaps, shutdown frees.
+	 */
+	struct mutex		send_lock;
+	struct list_head	inflight;	/* sends awaiting SENT */
+	u32			nr_inflight;	/* and sends under way */
+	unsigned long		reap_delay;	/* jiffies between looks at them */
+	unsigned long		reap_next;	/* no look before then */
 
 	/*
 	 * Protects: bufs[], free_stack/nr_free, pending/nr_pending, the CQ
@@ -133,7 +160,7 @@ struct zcrx_pool {
 	 * the CQ tail and flags words), the RQ consumer state (rq_head and
 	 * writes of the RQ head word), socks/nr_socks/dying, stalled,
 	 * ready, cq_flags (and writes of the CQ flags word), inflight,
-	 * stats, the window's slot state.
+	 * stats, the window's slot state, pending_next, tick_delay.
 	 */
 	spinlock_t		lock;
 	struct zcrx_buf		*bufs;
@@ -141,6 +168,7 @@ struct zcrx_pool {
 	u32			nr_free;
 	u32			*pending;
 	u32			nr_pending;
+	u32			pending_next;	/* where the next scan starts */
 	u32			cq_tail;	/* kernel's copy; the shared one is output only */
 	u32			cq_reserved;	/* slots promised to sockets mid-segment */
 	u32			cq_urgent;	/* cq_tail after the last EOF/ERROR/SENT */
@@ -149,7 +177,6 @@ struct zcrx_pool {
 	struct list_head	stalled;	/* struct zcrx_sock.stall_node */
 	struct list_head	ready;		/* MAP: struct zcrx_sock.ready_node */
 	u32			cq_flags;	/* kernel's copy of the CQ flags word */
-	struct list_head	inflight;	/* sends awaiting SENT (send.c) */
 	u32			nr_socks;
 	bool			dying;
 	struct zcrxdev_stats	stats;
@@ -157,6 +184,7 @@ struct zcrx_pool {
 	wait_queue_head_t	cq_wait;	/* poll() waiters for completions */
 	wait_queue_head_t	detach_wait;	/* teardown waits for nr_socks == 0 */
 	struct delayed_work	tick_work;	/* rechecks PENDING buffers, sends */
+	unsigned long		tick_delay;	/* jiffies; grows while idle */
 };
 
 /* zcrx_sock.flags bits */
@@ -191,7 +219,7 @@ struct zcrx_sock {
 	u32			fill;		/* next byte to write */
 	bool			cq_reserved;	/* holds one CQ slot for the segment */
 	u32			hint_buf;	/* last buffer, to reopen if still ours */
-	u32			hint_gen;
+	u64			hint_gen;
 	u32			hint_fill;
 	int			error;		/* errno to report, once known */
 	/* The window mapping while a RECV pass may map into it, or NULL. */
@@ -223,7 +251,17 @@ void zcrx_pool_maybe_recycle(struct zcrx_pool *pool, u32 buf);
 bool zcrx_pool_post_locked(struct zcrx_pool *pool, u64 tag, u64 off, u32 len,
 			   u32 flags);
 void zcrx_pool_arm_tick(struct zcrx_pool *pool);
-bool zcrx_page_busy(struct zcrx_pool *pool, struct page *page);
+/* No lock needed. */
+bool zcrx_range_busy(struct zcrx_pool *pool, u64 off, u64 len);
+
+/* mem.c */
+int zcrx_charge_init(struct zcrx_charge *c, unsigned long pages);
+void zcrx_uncharge(struct zcrx_charge *c, unsigned long pages);
+long zcrx_mem_alloc(struct page **pages, u32 nr, unsigned int order, int node);
+void zcrx_mem_free(struct page **pages, u32 nr);
+bool zcrx_folio_busy(struct folio *folio, int map_vmas, u32 pins);
+void zcrx_mem_release(struct page **pages, u32 nr, struct zcrx_charge *c);
+void zcrx_mem_exit(void);
 
 /* pool.c internals shared with map.c, pool->lock held. */
 bool zcrx_pool_cq_room(struct zcrx_pool *pool, struct zcrx_sock *zs);
@@ -247,7 +285,7 @@ long zcrx_pool_recv(struct zcrx_pool *pool, const struct zcrxdev_recv *r);
 /* send.c */
 long zcrx_pool_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c);
 long zcrx_pool_send(struct zcrx_pool *pool, const struct zcrxdev_send *s);
-bool zcrx_pool_reap_sends(struct zcrx_pool *pool);
+bool zcrx_pool_reap_sends(struct zcrx_pool *pool, bool *left);
 void zcrx_pool_free_sends(struct zcrx_pool *pool);
 
 /* Placement primitives, called with the socket locked (pool.c). */

@@ -95,8 +95,11 @@
  *   EBUSY       attach: socket already attached (to any pool) or used by
  *               another in-kernel consumer (sockmap, kTLS, ...)
  *   ENOENT      detach: socket not attached to this pool
- *   EFAULT      claim: the offsets array is not writable
- *   ENOBUFS     claim: no free buffer right now
+ *   EFAULT      claim: the offsets array is not writable (nothing is
+ *               claimed then)
+ *   ENOBUFS     claim: no free buffer right now;
+ *               send: a CQ's worth of sends await their SENT
+ *               completions: consume some, then send again
  *   EPERM       send: the range is not inside buffers the process holds
  *   ENOTTY      unknown ioctl command
  *   mmap: EINVAL wrong offset or length, MAP_PRIVATE;
@@ -252,6 +255,11 @@ struct zcrxdev_claim {
  * them, a completion with ZCRXDEV_CQE_SENT, this tag and the queued range
  * says they may be rewritten; until then they must not be.  A buffer the
  * process returns earlier is only reused once those references are gone.
+ * Pool pages are compound pages, which no receiver maps into its page
+ * tables: a local receiver (TCP_ZEROCOPY_RECEIVE, another pool's window)
+ * gets a copy, made when it reads, so nothing the sender writes later can
+ * change what it was given.  Only a socket attached to the same pool
+ * receives the pages themselves (completed in place, ZEROCOPY).
  */
 struct zcrxdev_send {
 	__s32	fd;
