@@ -5,7 +5,8 @@
 # make lib             libzcrx.so (+ .a, libzcrx.pc) in build/lib
 # make tests           host unit tests and guest test programs in build/tests
 # make examples        example programs in build/examples
-# make check           everything, then the QEMU guest suite (scripts/check.sh)
+# make deps            install the Debian packages the targets below need
+# make check           deps, everything, then the QEMU guest suite (scripts/check.sh)
 # make install         library, headers, libzcrx.pc, man pages, udev rule
 #                      (DESTDIR, PREFIX, LIBDIR, INCLUDEDIR, MANDIR, UDEVRULESDIR)
 # make uninstall       remove what "make install" installed
@@ -36,7 +37,7 @@ WARN         := -Wall -Wextra -Werror=implicit-function-declaration -Wshadow \
 CPPFLAGS_ALL := -Iinclude/uapi -Ilib/include -Itests/lib -D_GNU_SOURCE
 LIB_OBJS     := $(B)/lib/zcrx.o
 
-.PHONY: all module lib tests examples check demo bench bench-progs clean modules_clean
+.PHONY: all module lib tests examples check demo bench bench-progs clean modules_clean deps
 .PHONY: install uninstall dkms-install dkms-uninstall
 
 all: module
@@ -143,7 +144,8 @@ $(B)/bench/%: bench/%.c $(wildcard bench/*.h) lib/include/zcrx.h $(B)/lib/libzcr
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Ibench -o $@ $< $(LINK_ZCRX) -luring -lpthread
 
-bench: bench-progs
+bench: deps
+	@$(MAKE) --no-print-directory bench-progs
 	@scripts/bench.sh
 
 # ---- install (DESTDIR for staging; nothing here builds the module) ----
@@ -201,10 +203,17 @@ dkms-uninstall:
 	rm -rf $(DESTDIR)$(DKMSDIR)
 
 # ---- the two commands README gives ----
-check: lib tests
+# The Debian packages the targets below need; quick once they are there.
+deps:
+	@scripts/deps.sh
+
+# Each sets itself up first: a fresh clone needs nothing run before it.
+check: deps
+	@$(MAKE) --no-print-directory lib tests
 	@scripts/check.sh
 
-demo: lib tests
+demo: deps
+	@$(MAKE) --no-print-directory lib tests
 	@scripts/demo.sh
 
 clean:

@@ -72,7 +72,9 @@ hdrs_text=$(headers) || { echo "deps.sh: kernels.sh found no kernels to test" >&
 mapfile -t hdrs <<<"$hdrs_text"
 mapfile -t missing < <(missing_of "${packages[@]}" "${hdrs[@]}")
 if [[ ${#missing[@]} -gt 0 ]]; then
-	echo "deps.sh: installing ${missing[*]}" >&2
+	echo "deps.sh: installing ${#missing[@]} Debian packages (on a fresh machine about" \
+		"2-4 minutes; the first make check then also fetches two kernel images" \
+		"and builds a debug kernel, about 6 minutes more): ${missing[*]}" >&2
 	as_root env DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
 fi
