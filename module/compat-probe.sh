@@ -25,5 +25,11 @@ have ZCRX_HAVE_INLINE_FOLIO_MAPCOUNT include/linux/mm.h 'static inline int folio
 # 6.1 defines MSG_SPLICE_PAGES (a stable backport) but its TCP ignores it
 # and copies.
 have ZCRX_HAVE_KERNEL_SENDPAGE include/linux/net.h 'int kernel_sendpage\('
-# zap_page_range() (exported) up to 6.2; zap_page_range_single() after.
+# zap_page_range() (exported) up to 6.2; zap_page_range_single() after,
+# exported from 6.3; 7.3 replaced it with zap_vma_range(vma, addr, size).
 have ZCRX_HAVE_ZAP_PAGE_RANGE include/linux/mm.h 'void zap_page_range\('
+have ZCRX_HAVE_ZAP_PAGE_RANGE_SINGLE include/linux/mm.h 'void zap_page_range_single\('
+have ZCRX_HAVE_ZAP_VMA_RANGE include/linux/mm.h 'void zap_vma_range\('
+# WQ_PERCPU (upstream 6.17; Debian's 6.12 has it too): 7.x WARNs on
+# alloc_workqueue() flags with neither it nor WQ_UNBOUND.
+have ZCRX_HAVE_WQ_PERCPU include/linux/workqueue.h '^[[:space:]]*WQ_PERCPU[[:space:]]*='

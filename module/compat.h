@@ -12,6 +12,7 @@
 #include <linux/net.h>
 #include <linux/socket.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 
 #include "compat_probed.h"
 
@@ -19,31 +20,64 @@
 #error "zcrx needs a 64-bit kernel (page tags in page->private, direct map)"
 #endif
 
-/* Set and clear VMA flags from an ->mmap() handler (mmap lock held). */
-static inline void zcrx_vm_flags_mod(struct vm_area_struct *vma,
-				     unsigned long set, unsigned long clear)
-{
-#ifdef ZCRX_HAVE_VM_FLAGS_MOD
-	vm_flags_mod(vma, set, clear);
-#else
-	vma->vm_flags = (vma->vm_flags | set) & ~clear;
-#endif
-}
+/*
+ * The module is written against the newest kernel API.  What older kernels
+ * lack is back-filled below under its upstream name.
+ */
 
-/* How many page-table entries map the pages of this folio, in all. */
-static inline long zcrx_folio_mapcount(struct folio *folio)
+/* 6.3+: vm_flags is read-only, changed through vm_flags_{set,clear,mod}(). */
+#ifndef ZCRX_HAVE_VM_FLAGS_MOD
+static inline void vm_flags_mod(struct vm_area_struct *vma,
+				vm_flags_t set, vm_flags_t clear)
 {
-#ifdef ZCRX_HAVE_INLINE_FOLIO_MAPCOUNT
-	return folio_mapcount(folio);
-#else
-	/* folio_mapcount() is not exported; page_mapcount() of each page is. */
-	long i, n = 0;
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
+}
+#endif
+
+/*
+ * folio_mapcount(): how many page-table entries map the pages of this
+ * folio, in all.  On 6.1 it is an out-of-line function that is not
+ * exported; page_mapcount() of each page is (__page_mapcount()).
+ */
+#ifndef ZCRX_HAVE_INLINE_FOLIO_MAPCOUNT
+static inline int zcrx_folio_mapcount(struct folio *folio)
+{
+	long i;
+	int n = 0;
 
 	for (i = 0; i < folio_nr_pages(folio); i++)
 		n += page_mapcount(folio_page(folio, i));
 	return n;
+}
+
+#define folio_mapcount(folio) zcrx_folio_mapcount(folio)
+#endif
+
+/*
+ * zap_vma_range(): unmap [addr, addr + size) of a VMA with one mmu_gather,
+ * so one TLB flush.  7.3 names it so; before, it is zap_page_range_single()
+ * with a zap_details argument, and up to 6.2 zap_page_range(), the only one
+ * of the two that those kernels export.
+ */
+#ifndef ZCRX_HAVE_ZAP_VMA_RANGE
+static inline void zap_vma_range(struct vm_area_struct *vma,
+				 unsigned long addr, unsigned long size)
+{
+#ifdef ZCRX_HAVE_ZAP_PAGE_RANGE
+	zap_page_range(vma, addr, size);
+#else
+	zap_page_range_single(vma, addr, size, NULL);
 #endif
 }
+#endif
+
+/*
+ * 7.x WARNs on alloc_workqueue() with neither WQ_PERCPU nor WQ_UNBOUND;
+ * before WQ_PERCPU existed, per-CPU was what no flag meant.
+ */
+#ifndef ZCRX_HAVE_WQ_PERCPU
+#define WQ_PERCPU 0
+#endif
 
 /*
  * FOLL_PIN pins of a large folio.  The exact count has no accessor
@@ -53,21 +87,6 @@ static inline long zcrx_folio_mapcount(struct folio *folio)
 static inline long zcrx_folio_pincount(struct folio *folio)
 {
 	return atomic_read(&folio->_pincount);
-}
-
-/*
- * Unmap [addr, addr + size) of a VMA: one mmu_gather, so one TLB flush.
- * Up to 6.2 that is zap_page_range(); zap_page_range_single() was not
- * exported then.
- */
-static inline void zcrx_zap_range(struct vm_area_struct *vma,
-				  unsigned long addr, unsigned long size)
-{
-#ifdef ZCRX_HAVE_ZAP_PAGE_RANGE
-	zap_page_range(vma, addr, size);
-#else
-	zap_page_range_single(vma, addr, size, NULL);
-#endif
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "zcrx.h"
 
 struct workqueue_struct *zcrx_wq;
@@ -243,7 +244,13 @@ static int __init zcrx_init(void)
 {
 	int ret;
 
-	zcrx_wq = alloc_workqueue("zcrx", 0, 0);
+	/*
+	 * Per-CPU, as no flag meant before 7.x: a read pass is queued from the
+	 * softirq that received the data and runs where the skbs are cache-hot.
+	 * Every work item (read pass, detach, pool tick, reaper) is short or
+	 * calls cond_resched().
+	 */
+	zcrx_wq = alloc_workqueue("zcrx", WQ_PERCPU, 0);
 	if (!zcrx_wq)
 		return -ENOMEM;
 	ret = zcrx_sock_init();

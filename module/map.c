@@ -141,8 +141,8 @@ int zcrx_win_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	 * Read-only for good, not inherited, pages inserted later (which
 	 * needs VM_MIXEDMAP set now, under the mmap lock).
 	 */
-	zcrx_vm_flags_mod(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP |
-			  VM_DONTCOPY, VM_MAYWRITE);
+	vm_flags_mod(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP |
+		     VM_DONTCOPY, VM_MAYWRITE);
 	vma->vm_ops = &zcrx_win_vm_ops;
 	vma->vm_private_data = pool;
 	w->vma = vma;
@@ -200,8 +200,8 @@ static void zcrx_win_zap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 		return;
 
 	for_each_set_bitrange(start, end, w->zap, w->nr_slots) {
-		zcrx_zap_range(vma, vma->vm_start + (start << PAGE_SHIFT),
-			       (end - start) << PAGE_SHIFT);
+		zap_vma_range(vma, vma->vm_start + (start << PAGE_SHIFT),
+			      (end - start) << PAGE_SHIFT);
 		calls++;
 	}
 

@@ -141,7 +141,7 @@ void zcrx_mem_free(struct page **pages, u32 nr)
 bool zcrx_folio_busy(struct folio *folio, int map_vmas, u32 pins)
 {
 	long nr = folio_nr_pages(folio);
-	long maps = zcrx_folio_mapcount(folio);
+	long maps = folio_mapcount(folio);
 	long pinned = zcrx_folio_pincount(folio);
 	long extra = folio_ref_count(folio) - 1 - maps - pinned;
 

@@ -428,13 +428,13 @@ int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 		if (size != pool->pool_size)
 			return -EINVAL;
 		if (pool->flags & ZCRXDEV_SETUP_WRITABLE) {
-			zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
+			vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
 		} else {
 			if (vma->vm_flags & VM_WRITE)
 				return -EACCES;
 			/* Read-only for good: mprotect(PROT_WRITE) must fail too. */
-			zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP,
-					  VM_MAYWRITE);
+			vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP,
+				     VM_MAYWRITE);
 		}
 		vma->vm_ops = &zcrx_pool_vm_ops;
 		vma->vm_private_data = pool;
@@ -460,7 +460,7 @@ int zcrx_pool_mmap(struct zcrx_pool *pool, struct vm_area_struct *vma)
 	}
 	if (size != r->size)
 		return -EINVAL;
-	zcrx_vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
+	vm_flags_mod(vma, VM_DONTEXPAND | VM_DONTDUMP, 0);
 	return zcrx_insert_pages(vma, r->pages, r->nr_pages);
 }
 
