@@ -823,10 +823,12 @@ bool zcrx_pool_cq_room(struct zcrx_pool *pool, struct zcrx_sock *zs)
  */
 /*
  * May zs go on filling the buffer it gave up last (dense packing)?  Only
- * if it was not recycled since (same generation), nobody else fills or
+ * if it was not recycled since (same generation) and nobody else fills or
  * claims it (the state, not only the generation: a 64-bit generation does
- * not wrap, but the state is what says who may write), and no page of it
- * went into a pipe or skb meanwhile.
+ * not wrap, but the state is what says who may write).  Its pages may be
+ * referenced (an O_DIRECT write or a send of the bytes completed so far):
+ * the tail written now was never completed, so only the owner itself can
+ * have put it anywhere, and no receiver maps pool pages (mem.c).
  */
 static bool zcrx_may_reopen(struct zcrx_pool *pool, struct zcrx_sock *zs)
 {
@@ -837,8 +839,7 @@ static bool zcrx_may_reopen(struct zcrx_pool *pool, struct zcrx_sock *zs)
 		return false;
 	buf = &pool->bufs[zs->hint_buf];
 	return buf->gen == zs->hint_gen && buf->state == ZCRX_BUF_INUSE &&
-	       !buf->kopen && !buf->claiming &&
-	       !zcrx_buf_busy(pool, zs->hint_buf);
+	       !buf->kopen && !buf->claiming;
 }
 
 bool zcrx_pool_begin_seg(struct zcrx_pool *pool, struct zcrx_sock *zs)

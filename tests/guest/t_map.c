@@ -505,10 +505,11 @@ static void test_foreign_pool_pages(void)
 	const unsigned int nbufs = 16;
 	struct zcrx a;
 	struct zcrxdev_cqe cqes[64];
-	unsigned int n, i, sent = 0, mapped = 0, wrong, early = 0;
+	unsigned int n, i, k, sent = 0, mapped = 0, wrong, early = 0;
 	uint8_t none_mapped[16] = { 0 };
-	uint64_t offs[16];
+	uint64_t offs[16], got;
 	int cli, srv, old_defer;
+	double t0 = now_s();
 	uint8_t *rw = NULL;
 
 	old_defer = sysctl_int(defer, 0);
@@ -525,12 +526,21 @@ static void test_foreign_pool_pages(void)
 		zcrx_return_cqe(&a, &(struct zcrxdev_cqe){ .off = offs[i], .len = PG });
 	}
 	zcrx_rq_commit(&a);
-	n = take_all(cqes, nbufs, 3);
+	/* Every byte, however the stack cut it (6.1 copies a small head). */
+	for (n = 0, got = 0; got < nbufs * PG && n < 64 && now_s() - t0 < 10;) {
+		zcrx_wait(&z, 50);
+		k = take_ready(cqes + n, 64 - n);
+		for (i = n; i < n + k; i++)
+			got += cqes[i].len;
+		n += k;
+	}
 	for (i = 0; i < n; i++)
 		if (cqes[i].flags & ZCRXDEV_CQE_MAPPED)
 			mapped += cqes[i].len / PG;
 	wrong = fp_wrong(cqes, n);
-	CHECK("fp_content", n && !wrong, "%u of %u completions wrong", wrong, n);
+	CHECK("fp_content", got == nbufs * PG && !wrong,
+	      "%u of %u completions wrong, %llu of %u bytes", wrong, n,
+	      (unsigned long long)got, nbufs * PG);
 	CHECK("fp_never_mapped", !mapped, "%u of %u pages mapped", mapped, nbufs);
 	/* Everything was copied: SENT comes while we still hold the bytes. */
 	count_sent_on(&a, 10.0, nbufs, none_mapped, nbufs, &sent, &early);
