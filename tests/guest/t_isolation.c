@@ -29,6 +29,7 @@
 #include "tap.h"
 #include "rx.h"
 #include "fault.h"
+#include "uffd.h"
 
 #define PG		4096u
 #define NOBODY		65534
@@ -743,56 +744,6 @@ static void test_memlock(void)
 
 /* ---- 3: ATTACH and another user's socket lock ---- */
 
-/* A userfaultfd with one registered, never-touched anonymous page. */
-struct uffd_page {
-	int	fd;
-	uint8_t	*page;
-};
-
-/* 0, or -errno when userfaultfd cannot be had (the test is skipped). */
-static int uffd_page_init(struct uffd_page *u)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg;
-	int r;
-
-	u->page = MAP_FAILED;
-	u->fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (u->fd < 0)
-		return -errno;
-	if (ioctl(u->fd, UFFDIO_API, &api))
-		goto err;
-	u->page = mmap(NULL, PG, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (u->page == MAP_FAILED)
-		goto err;
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)u->page;
-	reg.range.len = PG;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (ioctl(u->fd, UFFDIO_REGISTER, &reg))
-		goto err;
-	return 0;
-err:
-	r = -errno;
-	if (u->page != MAP_FAILED)
-		munmap(u->page, PG);
-	close(u->fd);
-	u->fd = -1;
-	return r;
-}
-
-/* Has a thread faulted on the page (and is it now asleep there)? */
-static bool uffd_fault_seen(struct uffd_page *u, int ms)
-{
-	struct pollfd pfd = { .fd = u->fd, .events = POLLIN };
-	struct uffd_msg msg;
-
-	if (poll(&pfd, 1, ms) <= 0 || read(u->fd, &msg, sizeof(msg)) != sizeof(msg))
-		return false;
-	return msg.event == UFFD_EVENT_PAGEFAULT;
-}
-
 /* Let the faulting thread go on: the page becomes a zero page. */
 static void uffd_resolve(struct uffd_page *u)
 {
@@ -805,14 +756,6 @@ static void uffd_resolve(struct uffd_page *u)
 		close(u->fd);		/* wakes every fault, which then resolves */
 		u->fd = -1;
 	}
-}
-
-static void uffd_page_free(struct uffd_page *u)
-{
-	if (u->fd >= 0)
-		close(u->fd);
-	if (u->page != MAP_FAILED)
-		munmap(u->page, PG);
 }
 
 struct locked_send {
@@ -844,16 +787,6 @@ static void *attach_thread(void *arg)
 	ac->ret = zcrx_attach(ac->z, ac->fd, 7);
 	__atomic_store_n(&ac->done, 1, __ATOMIC_RELEASE);
 	return NULL;
-}
-
-/* Wait up to ms for *flag to become non-zero. */
-static bool wait_flag(const int *flag, int ms)
-{
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && ms > 0) {
-		usleep(10000);
-		ms -= 10;
-	}
-	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
 struct attach_res {
@@ -1312,16 +1245,11 @@ static void pin(pid_t pid, int cpu)
 /* The unrelated traffic: a process echoing every byte back. */
 static pid_t spawn_echo(int fd)
 {
-	pid_t pid;
+	pid_t pid = fork_clean(fd);
 	char c;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
 	if (pid)
 		return pid;
-	unmap_zcrx_all();
-	close_fds_except(fd);
 	rt_prio();
 	while (read(fd, &c, 1) == 1)
 		if (write(fd, &c, 1) != 1)

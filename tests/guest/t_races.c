@@ -17,6 +17,7 @@
 #include "tap.h"
 #include "rx.h"
 #include "fault.h"
+#include "uffd.h"
 
 #define PG		4096u
 
@@ -312,56 +313,6 @@ static void test_lost_wakeup(void)
 
 /* ---- 6: CLAIM's error path ---- */
 
-/* A userfaultfd with one registered, never-touched anonymous page. */
-struct uffd_page {
-	int	fd;
-	uint8_t	*page;
-};
-
-/* 0, or -errno when userfaultfd cannot be had (the test is skipped). */
-static int uffd_page_init(struct uffd_page *u)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg;
-	int r;
-
-	u->page = MAP_FAILED;
-	u->fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (u->fd < 0)
-		return -errno;
-	if (ioctl(u->fd, UFFDIO_API, &api))
-		goto err;
-	u->page = mmap(NULL, PG, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (u->page == MAP_FAILED)
-		goto err;
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)u->page;
-	reg.range.len = PG;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (ioctl(u->fd, UFFDIO_REGISTER, &reg))
-		goto err;
-	return 0;
-err:
-	r = -errno;
-	if (u->page != MAP_FAILED)
-		munmap(u->page, PG);
-	close(u->fd);
-	u->fd = -1;
-	return r;
-}
-
-/* Has a thread faulted on the page (and is it now asleep there)? */
-static bool uffd_fault_seen(struct uffd_page *u, int ms)
-{
-	struct pollfd pfd = { .fd = u->fd, .events = POLLIN };
-	struct uffd_msg msg;
-
-	if (poll(&pfd, 1, ms) <= 0 || read(u->fd, &msg, sizeof(msg)) != sizeof(msg))
-		return false;
-	return msg.event == UFFD_EVENT_PAGEFAULT;
-}
-
 /* Drop the page and wake the fault: its retry finds no mapping. */
 static void uffd_unmap_and_wake(struct uffd_page *u, uint64_t start)
 {
@@ -373,14 +324,6 @@ static void uffd_unmap_and_wake(struct uffd_page *u, uint64_t start)
 		close(u->fd);
 		u->fd = -1;
 	}
-}
-
-static void uffd_page_free(struct uffd_page *u)
-{
-	if (u->fd >= 0)
-		close(u->fd);
-	if (u->page != MAP_FAILED)
-		munmap(u->page, PG);
 }
 
 struct claim_call {
@@ -402,15 +345,6 @@ static void *claim_thread(void *arg)
 	cc->ret = rioctl(cc->fd, ZCRXDEV_IOC_CLAIM, &c);
 	__atomic_store_n(&cc->done, 1, __ATOMIC_RELEASE);
 	return NULL;
-}
-
-static bool wait_flag(const int *flag, int ms)
-{
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && ms > 0) {
-		usleep(10000);
-		ms -= 10;
-	}
-	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
 /* Queue the return of the buffer at off, publish it and have it taken now. */

@@ -126,8 +126,12 @@ static inline void close_fds_except(int keep)
  * and every other fd: it can never keep a pool or a socket of the parent
  * alive.  total = ~0ull writes forever (until killed or the peer goes).
  */
-static inline pid_t spawn_writer(int fd, uint64_t seed, uint64_t total,
-				 size_t wsize, int close_how)
+/*
+ * fork(); in the child, let go of every zcrx mapping and every fd but keep:
+ * the child can never keep a pool or a socket of the parent alive.
+ * Returns what fork() returns.
+ */
+static inline pid_t fork_clean(int keep)
 {
 	pid_t pid;
 
@@ -137,7 +141,17 @@ static inline pid_t spawn_writer(int fd, uint64_t seed, uint64_t total,
 	if (pid)
 		return pid;
 	unmap_zcrx_all();
-	close_fds_except(fd);
+	close_fds_except(keep);
+	return 0;
+}
+
+static inline pid_t spawn_writer(int fd, uint64_t seed, uint64_t total,
+				 size_t wsize, int close_how)
+{
+	pid_t pid = fork_clean(fd);
+
+	if (pid)
+		return pid;
 	sender_child(fd, seed, total, wsize, close_how);
 }
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,16 @@ static inline long sysfs_wait(const char *name, long want, int ms)
 		v = sysfs_long(name);
 	}
 	return v;
+}
+
+/* Wait up to ms for *flag (set by another thread) to become non-zero. */
+static inline bool wait_flag(const int *flag, int ms)
+{
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && ms > 0) {
+		usleep(10000);
+		ms -= 10;
+	}
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
 static inline double now_s(void)
