@@ -8,8 +8,9 @@
 #                                     output of scripts/bench-guest.sh) into
 #                                     the results
 #
-# Default mode: builds zcrx.ko for the newest kernel scripts/vm/kernels.sh
-# lists (ZCRX_KERNELS=<release> picks another), packs an initramfs with the
+# Default mode: builds zcrx.ko for the newest kernel of the host's apt
+# (scripts/vm/kernels.sh --host; ZCRX_KERNELS=<release> picks another,
+# 7.x too), packs an initramfs with the
 # bench programs (build/bench) and scripts/bench-guest.sh as
 # /tests/t_bench.sh, boots it under QEMU (2 vCPUs) and collects the
 # "BENCH..." lines from the serial log.  Then, in $BENCH_OUT (default
@@ -115,7 +116,11 @@ run_guest() {
 	"$top/scripts/deps.sh" >/dev/null
 	need_gnuplot
 	[[ -x build/bench/receiver ]] || make -s bench-progs
-	rel=$("$vm/kernels.sh" | tail -n 1)
+	if [[ -n ${ZCRX_KERNELS:-} ]]; then
+		rel=$("$vm/kernels.sh" | tail -n 1)
+	else
+		rel=$("$vm/kernels.sh" --host | tail -n 1)
+	fi
 	ZCRX_KERNELS=$rel "$vm/kernels.sh" --prepare >/dev/null
 	cache=${ZCRX_CACHE:-$HOME/.cache/zcrx}/kernels
 	dir=build/bench-vm/$rel
@@ -123,7 +128,7 @@ run_guest() {
 	mkdir -p "$dir/src" "$dir/tests"
 	cp -a Kbuild module include VERSION "$dir/src/"
 	log "building zcrx.ko for $rel"
-	make -s -C "/usr/src/linux-headers-$rel" M="$top/$dir/src" modules \
+	"$vm/kmake.sh" "$rel" -s M="$top/$dir/src" modules \
 		>"$dir/build.log" 2>&1 || { tail -n 20 "$dir/build.log" >&2; die "module build failed"; }
 	cp -a build/bench/sender build/bench/receiver build/bench/memcpy build/bench/lib \
 		"$dir/tests/"

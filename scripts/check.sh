@@ -117,14 +117,13 @@ build_module() {
 	cp -a Kbuild module include "$src/" 2>"build/logs/$rel.build.log" || return 1
 	# Kbuild reads the version string from here.
 	[[ ! -f VERSION ]] || cp VERSION "$src/"
-	# A kernel built here (the debug kernel) links its tree into the cache.
-	local kdir=/usr/src/linux-headers-$rel
-	[[ -d $cache/$rel/build ]] && kdir=$cache/$rel/build
+	# The tree is Debian's headers on the host or in the chroot, or the
+	# debug kernel's own (scripts/vm/kmake.sh knows which).
 	if [[ $verbose == 1 ]]; then
-		make -C "$kdir" M="$top/$src" modules 2>&1 |
+		"$vm/kmake.sh" "$rel" M="$top/$src" modules 2>&1 |
 			tee -a "build/logs/$rel.build.log"
 	else
-		make -C "$kdir" M="$top/$src" modules \
+		"$vm/kmake.sh" "$rel" M="$top/$src" modules \
 			>>"build/logs/$rel.build.log" 2>&1
 	fi
 }

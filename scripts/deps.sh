@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # deps.sh: install the Debian packages the build and "make check" need,
-# plus the headers of the kernels scripts/vm/kernels.sh picks.
+# plus the headers of the kernels scripts/vm/kernels.sh picks from the
+# host's apt (the 7.x headers go in the trixie chroot: scripts/vm/chroot.sh,
+# which kernels.sh --prepare sets up).
 #
 # When everything is installed already, apt is not run at all, so a second
 # run costs a few dpkg-query calls.  Otherwise the package lists are
@@ -48,18 +50,20 @@ missing_of() {
 	done
 }
 
-# The headers packages for the kernels under test.  Fails when apt's lists
-# do not know the kernels yet.
+# The headers packages for the host's kernels under test.  Fails when apt's
+# lists do not know the kernels yet.
 headers() {
 	local rels rel
-	rels=$("$here/vm/kernels.sh") || return 1
-	[[ -n $rels ]] || return 1
+	rels=$("$here/vm/kernels.sh" --host) || return 1
+	# ZCRX_KERNELS may name chroot kernels only.
+	[[ -n $rels || -n ${ZCRX_KERNELS:-} ]] || return 1
 	for rel in $rels; do
 		echo "linux-headers-$rel"
 	done
 }
 
-if mapfile -t hdrs < <(headers 2>/dev/null) && [[ ${#hdrs[@]} -gt 0 ]]; then
+if hdrs_text=$(headers 2>/dev/null); then
+	mapfile -t hdrs < <(sed '/^$/d' <<<"$hdrs_text")
 	mapfile -t missing < <(missing_of "${packages[@]}" "${hdrs[@]}")
 	if [[ ${#missing[@]} -eq 0 ]]; then
 		exit 0
@@ -69,7 +73,7 @@ fi
 echo "deps.sh: refreshing package lists" >&2
 as_root apt-get update -qq
 hdrs_text=$(headers) || { echo "deps.sh: kernels.sh found no kernels to test" >&2; exit 1; }
-mapfile -t hdrs <<<"$hdrs_text"
+mapfile -t hdrs < <(sed '/^$/d' <<<"$hdrs_text")
 mapfile -t missing < <(missing_of "${packages[@]}" "${hdrs[@]}")
 if [[ ${#missing[@]} -gt 0 ]]; then
 	echo "deps.sh: installing ${#missing[@]} Debian packages (on a fresh machine about" \

@@ -17,10 +17,16 @@
 #   4. dkms remove --all leaves nothing in /lib/modules/*/updates nor in
 #      /var/lib/dkms, and make dkms-uninstall removes the source tree.
 #
-# The host is never changed: everything runs in a private mount namespace
-# where /usr/src, /var/lib/dkms and /lib/modules are overlays whose upper
-# layers live in a tmpfs that vanishes with the namespace.  dkms itself
-# (Debian's dkms 3.0.10) is installed first if missing.
+# A kernel whose headers are in the trixie chroot (Debian's 7.x, see
+# scripts/vm/chroot.sh) goes through the same steps with the chroot's own
+# dkms (3.2) and toolchain: the source tree is installed into the chroot's
+# /usr/src, and dkms add/build/install/remove run there.
+#
+# The host (and the chroot) is never changed: everything runs in a private
+# mount namespace where /usr/src, /var/lib/dkms and /lib/modules, the
+# chroot's too, are overlays whose upper layers live in a tmpfs that
+# vanishes with the namespace.  dkms itself (Debian's dkms 3.0.10) is
+# installed first if missing.
 #
 # The guest has devtmpfs and no udev.  devtmpfs creates /dev/zcrx with the
 # mode the driver gives its misc device, which the kernel also reports as
@@ -93,11 +99,34 @@ outside() {
 	[[ $rc -eq 0 && $failed -eq 0 ]]
 }
 
-# Everything DKMS could touch on the host, as a listing.
+croot=$(scripts/vm/chroot.sh dir)
+
+# Everything DKMS could touch on the host and in the chroot, as a listing.
 host_state() {
-	find /usr/src -maxdepth 1 -name 'zcrx*' 2>/dev/null
-	find /var/lib/dkms /lib/modules/*/updates 2>/dev/null | sort
-	ls -l --time-style=+%s /lib/modules/*/modules.dep 2>/dev/null
+	local r
+	for r in "" "$croot"; do
+		find "$r/usr/src" -maxdepth 1 -name 'zcrx*' 2>/dev/null
+		find "$r/var/lib/dkms" "$r"/lib/modules/*/updates 2>/dev/null | sort
+		ls -l --time-style=+%s "$r"/lib/modules/*/modules.dep 2>/dev/null
+	done
+}
+
+# root_of REL: the root DKMS works in for REL ("" or the chroot).
+root_of() {
+	local kind
+	read -r kind _ < <(scripts/vm/kmake.sh --where "$1" 2>/dev/null) || return 1
+	if [[ $kind == chroot ]]; then echo "$croot"; else echo ""; fi
+}
+
+# dk ROOT ARGS...: dkms on the host ("") or in the chroot.
+dk() {
+	local r=$1
+	shift
+	if [[ -n $r ]]; then
+		scripts/vm/chroot.sh run dkms "$@"
+	else
+		dkms "$@"
+	fi
 }
 
 # ---------------------------------------------------------------------------
@@ -229,7 +258,7 @@ guest_boot() {
 	stage=$tmp/stage/$rel
 	local log=$tmp/logs/guest-$rel.log grc=0
 
-	ko=$(find "/lib/modules/$rel/updates/dkms" -name 'zcrx.ko*' | head -n 1)
+	ko=$(find "$(root_of "$rel")/lib/modules/$rel/updates/dkms" -name 'zcrx.ko*' | head -n 1)
 	if [[ -z $ko ]]; then
 		nok "$rel.guest" "no installed module to boot with"
 		return
@@ -293,19 +322,31 @@ guest_boot() {
 inside() {
 	tmp=$1
 	shift
-	local version rel want got left
+	local version rel want got left r roots=("")
 	version=$(cat VERSION)
 	mkdir -p "$tmp/ov" "$tmp/logs"
 	ov=$tmp/ov
 	mount -t tmpfs tmpfs "$ov" || { nok namespace "cannot mount tmpfs"; return 1; }
-	for d in /usr/src /var/lib/dkms /lib/modules; do
-		overlay "$d" || { nok namespace "cannot overlay $d"; return 1; }
+	for rel in "$@"; do
+		r=$(root_of "$rel") || { nok "$rel.tree" "no build tree for $rel"; continue; }
+		[[ " ${roots[*]} " == *" $r "* ]] || roots+=("$r")
 	done
-	local dkms_before
-	dkms_before=$(cd /var/lib/dkms && find . | sort)
+	for r in "${roots[@]}"; do
+		for d in /usr/src /var/lib/dkms /lib/modules; do
+			overlay "$r$d" || { nok namespace "cannot overlay $r$d"; return 1; }
+		done
+	done
+	local -A dkms_before
+	for r in "${roots[@]}"; do
+		dkms_before[x$r]=$(cd "$r/var/lib/dkms" && find . | sort)
+	done
 
-	# 1. The source tree.
+	# 1. The source tree (the chroot gets the same files).
 	run source_tree_install make -s --no-print-directory dkms-install || return 1
+	for r in "${roots[@]}"; do
+		[[ -z $r ]] || run source_tree_install_chroot \
+			make -s --no-print-directory dkms-install DESTDIR="$r" || return 1
+	done
 	want=$(make -s --no-print-directory -f - <<<'include Makefile
 print-dkms-srcs: ; @printf "%s\n" $(DKMS_SRCS)' print-dkms-srcs | sort)
 	got=$(cd "/usr/src/zcrx-$version" && find . -type f | sed 's|^\./||' | sort)
@@ -321,18 +362,28 @@ print-dkms-srcs: ; @printf "%s\n" $(DKMS_SRCS)' print-dkms-srcs | sort)
 	fi
 
 	# 2. add, build, install.
-	run add dkms add "zcrx/$version" || return 1
+	for r in "${roots[@]}"; do
+		run "add${r:+_chroot}" dk "$r" add "zcrx/$version" || return 1
+	done
 	for rel in "$@"; do
-		if ! run "$rel.build" dkms build "zcrx/$version" -k "$rel"; then
-			tail -n 25 "/var/lib/dkms/zcrx/$version/build/make.log" 2>/dev/null | diag
+		r=$(root_of "$rel") || continue
+		if ! run "$rel.build" dk "$r" build "zcrx/$version" -k "$rel"; then
+			tail -n 25 "$r/var/lib/dkms/zcrx/$version/build/make.log" 2>/dev/null | diag
 			continue
 		fi
-		run "$rel.install" dkms install "zcrx/$version" -k "$rel" || continue
-		got=$(find "/lib/modules/$rel/updates/dkms" -name 'zcrx.ko*' 2>/dev/null)
-		if [[ -n $got ]] && grep -q "^updates/dkms/zcrx.ko[^:]*:" "/lib/modules/$rel/modules.dep"; then
+		# The chroot holds REL's headers, not its modules: make the
+		# modules.dep installing linux-modules-REL would have (dkms 3.2
+		# runs depmod only for a kernel that has one).  In the overlay.
+		if [[ -n $r && ! -f $r/lib/modules/$rel/modules.dep ]]; then
+			scripts/vm/chroot.sh run depmod -a "$rel" 2>/dev/null ||
+				nok "$rel.chroot_depmod" "depmod -a $rel failed in the chroot"
+		fi
+		run "$rel.install" dk "$r" install "zcrx/$version" -k "$rel" || continue
+		got=$(find "$r/lib/modules/$rel/updates/dkms" -name 'zcrx.ko*' 2>/dev/null)
+		if [[ -n $got ]] && grep -q "^updates/dkms/zcrx.ko[^:]*:" "$r/lib/modules/$rel/modules.dep"; then
 			ok "$rel.installed_and_depmod"
 		else
-			nok "$rel.installed_and_depmod" "module '$got', modules.dep: $(grep -c zcrx "/lib/modules/$rel/modules.dep" 2>/dev/null) lines"
+			nok "$rel.installed_and_depmod" "module '$got', modules.dep: $(grep -c zcrx "$r/lib/modules/$rel/modules.dep" 2>/dev/null) lines"
 		fi
 		got=$(modinfo -F vermagic "$got" 2>/dev/null)
 		if [[ $got == "$rel "* ]]; then
@@ -340,10 +391,10 @@ print-dkms-srcs: ; @printf "%s\n" $(DKMS_SRCS)' print-dkms-srcs | sort)
 		else
 			nok "$rel.vermagic" "'$got'"
 		fi
-		if dkms status "zcrx/$version" -k "$rel" 2>/dev/null | grep ': installed' >/dev/null; then
+		if dk "$r" status "zcrx/$version" -k "$rel" 2>/dev/null | grep ': installed' >/dev/null; then
 			ok "$rel.status_installed"
 		else
-			nok "$rel.status_installed" "$(dkms status 2>&1 | tr '\n' ' ')"
+			nok "$rel.status_installed" "$(dk "$r" status 2>&1 | tr '\n' ' ')"
 		fi
 	done
 	[[ $verbose == 1 ]] && dkms status | diag
@@ -354,22 +405,32 @@ print-dkms-srcs: ; @printf "%s\n" $(DKMS_SRCS)' print-dkms-srcs | sort)
 	done
 
 	# 4. Remove.
-	run remove dkms remove "zcrx/$version" --all
-	left=$(find /lib/modules/*/updates -mindepth 1 2>/dev/null; grep -l zcrx /lib/modules/*/modules.dep 2>/dev/null)
+	for r in "${roots[@]}"; do
+		run "remove${r:+_chroot}" dk "$r" remove "zcrx/$version" --all
+	done
+	left=$(for r in "${roots[@]}"; do
+		find "$r"/lib/modules/*/updates -mindepth 1 2>/dev/null
+		grep -l zcrx "$r"/lib/modules/*/modules.dep 2>/dev/null
+	done)
 	if [[ -z $left ]]; then
 		ok removed_from_lib_modules
 	else
 		nok removed_from_lib_modules "left: $(tr '\n' ' ' <<<"$left")"
 	fi
 	# dkms keeps its signing key (mok.key, mok.pub) once made: not ours.
-	left=$(diff <(echo "$dkms_before") <(cd /var/lib/dkms && find . | sort) |
-		sed -n 's/^> //p' | grep -v '^\./mok\.\(key\|pub\)$')
+	left=$(for r in "${roots[@]}"; do
+		diff <(echo "${dkms_before[x$r]}") <(cd "$r/var/lib/dkms" && find . | sort) |
+			sed -n 's/^> //p' | grep -v '^\./mok\.\(key\|pub\)$'
+	done)
 	if [[ -z $left ]]; then
 		ok removed_from_var_lib_dkms
 	else
 		nok removed_from_var_lib_dkms "left: $(tr '\n' ' ' <<<"$left")"
 	fi
 	run source_tree_uninstall make -s --no-print-directory dkms-uninstall
+	for r in "${roots[@]}"; do
+		[[ -z $r ]] || rm -rf "$r/usr/src/zcrx-$version"
+	done
 	if [[ ! -e /usr/src/zcrx-$version ]]; then
 		ok source_tree_removed
 	else

@@ -36,13 +36,12 @@ root=${ZCRX_CACHE:-$HOME/.cache/zcrx}/chroot/$suite
 
 # What the chroot gets besides minbase.  Changing the list installs the
 # difference on the next run.
-# (No sparse: trixie's 0.6.4 cannot parse the 7.x headers' __typeof_unqual__,
-# and Debian's 7.x headers lack the scripts/checker-valid.sh with which
-# kbuild tests it, so "make C=2" turns itself off with a Makefile notice.)
 packages=(
 	build-essential		# gcc-14, make, libc6-dev
 	kmod			# modinfo, depmod
 	xz-utils		# Debian 7.x ships modules as .ko.xz
+	dkms			# scripts/dkms-test.sh on the 7.x kernel
+	sparse			# tests/unit/t_static.sh (see there for 7.x)
 )
 # The kernel series wanted from trixie-backports: the plain generic flavour.
 rel_pattern='^7\.[0-9]+\.[0-9]+\+deb[0-9]+-amd64$'

@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# kernels.sh [--prepare]
+# kernels.sh [--prepare | --host]
 #
-# Print, one per line, the Debian kernel releases zcrx is tested on: the
-# newest 6.1 LTS build ("6.1.0-N-amd64") and the newest 6.12 build
-# ("6.12.X+debNN-amd64") for which apt knows both the image and the headers
-# package.  ZCRX_KERNELS="rel1 rel2" replaces the discovery.
+# Print, one per line, the Debian kernel releases zcrx is tested on, oldest
+# first: the newest 6.1 LTS build ("6.1.0-N-amd64") and the newest 6.12
+# build ("6.12.X+debNN-amd64") for which the host's apt knows both the
+# image and the headers package, then the newest 7.x build
+# ("7.3.4+deb13-amd64") of trixie-backports, whose headers need trixie's
+# userland and so live in the chroot of scripts/vm/chroot.sh (created on
+# first use).  --host prints only the first two.  ZCRX_KERNELS="rel1 rel2"
+# replaces the discovery.
 #
 # With --prepare, also make each release usable by the harness:
-#   - linux-headers-<rel> installed (to build the module against);
+#   - its headers installed: linux-headers-<rel> on the host, or in the
+#     chroot for a release the host's apt does not know
+#     (scripts/vm/kmake.sh finds either);
 #   - $ZCRX_CACHE/kernels/<rel>/ (default ~/.cache/zcrx) holding vmlinuz,
 #     config and modules/*.ko: the driver modules the guest tests need,
 #     decompressed because busybox insmod cannot read .ko.xz.
-# The image package is fetched with "apt-get download" and unpacked with
-# dpkg-deb, so nothing is installed on the host and no boot hook runs.
+# The packages are fetched with "apt-get download" (in the chroot for a
+# chroot release) and unpacked with dpkg-deb, so nothing is installed and
+# no boot hook runs.  Debian packages 7.x differently: linux-image-<rel> is
+# a metapackage, the kernel is /usr/lib/modules/<rel>/vmlinuz in
+# linux-binary-<rel>, the modules are in linux-modules-<rel> and the
+# config comes with the headers; both layouts are handled.
 # A complete cache directory is reused without touching the network.
 # Progress goes to stderr; stdout carries only the release names.
 set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
 
 # comm(1) needs both lists sorted the same way.
 export LC_ALL=C
@@ -47,6 +59,11 @@ as_root() {
 	fi
 }
 
+# Does the host's apt know this release?  (No: it is a chroot release.)
+on_host() {
+	apt-cache show "linux-headers-$1" >/dev/null 2>&1
+}
+
 # Releases of one package family ("linux-image-"), without the prefix.
 releases_of() {
 	apt-cache pkgnames "$1" | sed -n "s/^$1//p" | sort -u
@@ -64,6 +81,9 @@ discover() {
 		fi
 		echo "$newest"
 	done
+	[[ ${1:-} == host ]] && return 0
+	# The newest 7.x: what the chroot's trixie-backports lists know.
+	"$here/chroot.sh" ensure || { log "no 7.x release from the trixie chroot"; return 1; }
 }
 
 # The cache of one release is complete when vmlinuz is there and the module
@@ -76,6 +96,14 @@ cache_complete() {
 
 ensure_headers() {
 	local rel=$1
+	if ! on_host "$rel"; then
+		# The chroot's "ensure" installs its newest 7.x headers.
+		[[ -f $("$here/chroot.sh" dir)/usr/src/linux-headers-$rel/Makefile ]] ||
+			"$here/chroot.sh" ensure >/dev/null
+		[[ -f $("$here/chroot.sh" dir)/usr/src/linux-headers-$rel/Makefile ]] ||
+			{ log "the chroot has no linux-headers-$rel"; return 1; }
+		return 0
+	fi
 	if [[ -d /usr/src/linux-headers-$rel ]] &&
 		dpkg-query -W -f='${Status}' "linux-headers-$rel" 2>/dev/null | grep -q 'ok installed'; then
 		return 0
@@ -86,11 +114,22 @@ ensure_headers() {
 		"linux-headers-$rel" >&2
 }
 
-# Fetch linux-image-<rel> into $1.  The mirror may have dropped the version
-# our package lists name (security updates replace old builds), so refresh
-# the lists once and retry before giving up.
+# Fetch the packages holding <rel>'s kernel and modules into $1.  The
+# mirror may have dropped the version our package lists name (security
+# updates replace old builds), so refresh the lists once and retry before
+# giving up.
 download_image() {
 	local tmp=$1 rel=$2
+	if ! on_host "$rel"; then
+		local get='cd "$1" && shift && apt-get download -qq -o APT::Sandbox::User=root "$@"'
+		ZCRX_CHROOT_BIND=$tmp "$here/chroot.sh" run sh -c "$get" get "$tmp" \
+			"linux-binary-$rel" "linux-modules-$rel" >&2 && return 0
+		log "download failed; refreshing the chroot's package lists and retrying"
+		"$here/chroot.sh" update >/dev/null
+		ZCRX_CHROOT_BIND=$tmp "$here/chroot.sh" run sh -c "$get" get "$tmp" \
+			"linux-binary-$rel" "linux-modules-$rel" >&2
+		return
+	fi
 	# apt drops privileges to _apt for downloads; let it write here.
 	if [[ $EUID -eq 0 ]] && id _apt >/dev/null 2>&1; then
 		chown _apt "$tmp"
@@ -117,26 +156,35 @@ fill_cache() {
 	tmp=$workdir/$rel
 	mkdir "$tmp"
 
-	log "downloading linux-image-$rel"
+	log "downloading the kernel packages of $rel"
 	download_image "$tmp" "$rel"
-	deb=$(ls "$tmp"/linux-image-*.deb)
 
 	# Extract only what the guest needs instead of the whole module tree.
-	# The wildcards cover both /lib/modules and merged-/usr layouts.
-	local wanted=("*/boot/vmlinuz-$rel" "*/boot/config-$rel")
+	# The wildcards cover /boot and /usr/lib/modules kernels, and both
+	# /lib/modules and merged-/usr module trees.
+	local wanted=("*/boot/vmlinuz-$rel" "*/boot/config-$rel" "*/modules/$rel/vmlinuz")
 	for m in "${guest_modules[@]}"; do
 		wanted+=("*/modules/$rel/kernel/*/$m.ko" "*/modules/$rel/kernel/*/$m.ko.*")
 	done
 	mkdir "$tmp/x"
 	# Missing members (a module built in, .ko vs .ko.xz) are not errors here;
-	# each wanted module is checked below.
-	dpkg-deb --fsys-tarfile "$deb" |
-		tar -x -C "$tmp/x" --wildcards --no-anchored "${wanted[@]}" 2>/dev/null || true
+	# each wanted file is checked below.
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -x -C "$tmp/x" --wildcards --no-anchored "${wanted[@]}" 2>/dev/null || true
+	done
 
 	dest=$tmp/out
 	mkdir -p "$dest/modules"
-	cp "$tmp/x/boot/vmlinuz-$rel" "$dest/vmlinuz"
-	cp "$tmp/x/boot/config-$rel" "$dest/config"
+	local kernel config
+	kernel=$(find "$tmp/x" -path "*/boot/vmlinuz-$rel" -o -path "*/modules/$rel/vmlinuz" | head -n 1)
+	[[ -n $kernel ]] || { log "no kernel image in the packages of $rel"; return 1; }
+	cp "$kernel" "$dest/vmlinuz"
+	# 7.x: the config comes with the headers (in the chroot).
+	config=$(find "$tmp/x" -path "*/boot/config-$rel" | head -n 1)
+	[[ -n $config ]] || config=$("$here/chroot.sh" dir)/usr/src/linux-headers-$rel/.config
+	[[ -f $config ]] || { log "no config for $rel"; return 1; }
+	cp "$config" "$dest/config"
 	for m in "${guest_modules[@]}"; do
 		ko=$(find "$tmp/x" -name "$m.ko" -o -name "$m.ko.*" | head -n 1)
 		if [[ -z $ko ]]; then
@@ -163,18 +211,23 @@ fill_cache() {
 }
 
 main() {
-	local prepare=0 rel
+	local prepare=0 rel which=all
 	case ${1:-} in
 	--prepare) prepare=1 ;;
+	--host) which=host ;;
 	"") ;;
-	*) echo "usage: $0 [--prepare]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--prepare | --host]" >&2; exit 2 ;;
 	esac
 
 	local releases
 	if [[ -n ${ZCRX_KERNELS:-} ]]; then
 		releases=$(tr -s ' ' '\n' <<<"$ZCRX_KERNELS" | sed '/^$/d')
+		if [[ $which == host ]]; then
+			for rel in $releases; do on_host "$rel" && echo "$rel"; done
+			return 0
+		fi
 	else
-		releases=$(discover)
+		releases=$(discover "$which")
 	fi
 
 	if [[ $prepare -eq 1 ]]; then
