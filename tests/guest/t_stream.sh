@@ -50,13 +50,13 @@ stream nc_0_bytes nc 0
 stream nc_1_byte nc 1
 stream nc_4097_bytes nc 4097
 stream nc_1MiB nc 1048576
-stream nc_256MiB nc 268435456
+stream nc_64MiB nc 67108864
 one_byte_total=65536
 [ "$cap" -gt 0 ] && one_byte_total=8192
 stream socat_writes_1B socat:1 $one_byte_total
 stream socat_writes_1KiB socat:1024 4194304
 stream socat_writes_64KiB socat:65536 67108864
-stream socat_writes_1MiB socat:1048576 268435456
+stream socat_writes_1MiB socat:1048576 67108864
 stream socat_slow_receiver socat:65536 16777216 "-w 3000 -b 64 -s 4096"
 stream socat_8_bufs_backpressure socat:65536 33554432 "-b 8 -s 4096"
 stream socat_ipv6 socat6:65536 33554432 "-6"
