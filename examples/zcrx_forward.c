@@ -254,7 +254,7 @@ usage:
 
 	ret = zcrx_init(&z, &params);
 	if (ret) {
-		fprintf(stderr, "zcrx_init: %s\n", strerror(-ret));
+		fprintf(stderr, "zcrx_init: %s\n", zcrx_strerror(ret));
 		return 1;
 	}
 	lfd = listen_on(v6, port);

@@ -122,7 +122,7 @@ int main(int argc, char **argv)
 	/* 1. A pool: nr_bufs buffers, mapped read-only; two rings. */
 	ret = zcrx_init(&z, &params);
 	if (ret) {
-		fprintf(stderr, "zcrx_init: %s\n", strerror(-ret));
+		fprintf(stderr, "zcrx_init: %s\n", zcrx_strerror(ret));
 		return 1;
 	}
 	lfd = listen_on(v6, port);

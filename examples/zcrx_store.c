@@ -444,7 +444,7 @@ int main(int argc, char **argv)
 		ret = zcrx_init(&z, &params);
 	}
 	if (ret) {
-		fprintf(stderr, "zcrx_init: %s\n", strerror(-ret));
+		fprintf(stderr, "zcrx_init: %s\n", zcrx_strerror(ret));
 		return 1;
 	}
 	if (z.buf_size < align) {
