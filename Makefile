@@ -13,6 +13,8 @@
 # make dkms-install    module sources to $(DESTDIR)/usr/src/zcrx-VERSION for DKMS
 # make dkms-uninstall  remove them again (after "dkms remove zcrx/VERSION --all")
 # make demo            boot a guest and stream data through the example receiver
+# make deb             Debian packages in build/deb: zcrx-dkms, libzcrx0,
+#                      libzcrx-dev (debian/, dpkg-buildpackage)
 
 VERSION      := $(shell cat VERSION)
 SOVERSION    := $(firstword $(subst ., ,$(VERSION)))
@@ -41,7 +43,7 @@ UAPI_H       := include/uapi/linux/zcrxdev.h
 LIB_OBJS     := $(B)/lib/zcrx.o
 
 .PHONY: all module lib tests examples check demo bench bench-progs clean modules_clean deps
-.PHONY: install uninstall dkms-install dkms-uninstall
+.PHONY: install uninstall dkms-install dkms-uninstall deb
 
 all: module
 
@@ -207,6 +209,10 @@ dkms-install:
 
 dkms-uninstall:
 	rm -rf $(DESTDIR)$(DKMSDIR)
+
+# ---- Debian packages (debian/ holds the packaging) ----
+deb: deps
+	@scripts/deb-build.sh $(B)/deb
 
 # ---- the two commands README gives ----
 # The Debian packages the targets below need; quick once they are there.
