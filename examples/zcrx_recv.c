@@ -20,6 +20,10 @@
  * send() peer's bytes are always copied).  Prints per-connection results
  * and the pool's counters.
  */
+/* GNU extensions (accept4, ...): builds with pkg-config's flags alone. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

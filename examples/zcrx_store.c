@@ -63,6 +63,10 @@
  * Pool memory counts against RLIMIT_MEMLOCK twice when the pool is
  * registered (once for zcrx, once for io_uring); -P avoids the second.
  */
+/* GNU extensions (accept4, ...): builds with pkg-config's flags alone. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

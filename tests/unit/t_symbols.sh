@@ -1,5 +1,5 @@
 #!/bin/bash
-# SPDX-License-Identifier: MIT
+# SPDX-License-Identifier: GPL-2.0
 # libzcrx's ABI, run from the repo top as a host test (after "make lib"):
 #   - lib/libzcrx.map has one version node per release, LIBZCRX_<x>.<y>, in
 #     release order, each inheriting the one before; only the first says
