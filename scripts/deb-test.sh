@@ -16,10 +16,11 @@
 #      "pkg-config --cflags --libs libzcrx" and runs on the packaged
 #      library (and links statically against libzcrx.a); man finds the
 #      pages;
-#   3. per kernel, a QEMU guest boots with the module file DKMS installed,
-#      the rule file the package installed and that receiver
-#      (scripts/vm/module-guest.sh): modprobe, /dev/zcrx's mode, a 4 MiB
-#      stream with its checksum;
+#   3. a QEMU guest of the newest kernel under test boots with the module
+#      file DKMS installed, the rule file the package installed and that
+#      receiver (scripts/vm/module-guest.sh): modprobe, /dev/zcrx's mode, a
+#      4 MiB stream with its checksum (one guest: scripts/dkms-test.sh
+#      boots every kernel with its DKMS build already);
 #   4. "apt-get purge" of the three leaves nothing behind: no file, link or
 #      directory that was not there before, besides dpkg's and apt's own
 #      records (listed below), and dkms knows no zcrx.
@@ -52,6 +53,9 @@ skip() { echo "ok - deb.$1 # SKIP $2"; }
 diag() { sed 's/^/# /'; }
 oneline() { tr '\n' ' ' | sed 's/ *$//'; }
 failed=0
+# phase NAME: how long the step that just ended took.
+phase_t=$SECONDS
+phase() { echo "# $1: $((SECONDS - phase_t)) s"; phase_t=$SECONDS; }
 
 # ---------------------------------------------------------------------------
 # 1. Build, lint, look inside.
@@ -220,6 +224,7 @@ outside() {
 	build_debs || { rm -rf "$tmp"; return 1; }
 	check_copyright
 	check_contents
+	phase "build, lintian, contents"
 
 	before=$(host_state)
 	unshare --mount --propagation private "$0" --inside "$tmp" "$debdir" $rels || rc=$?
@@ -395,14 +400,16 @@ inside() {
 	fi
 	build_receiver
 
-	# 3. Boot each kernel with the module DKMS installed.
+	phase "install and checks"
+
+	# 3. Boot the newest kernel with the module DKMS installed.
 	if [[ -x $tmp/recv/guest/zcrx_recv ]]; then
 		mkdir -p "$tmp/nolib"
-		for rel in "$@"; do
-			# libzcrx from where the package put it, not from build/lib.
-			ZCRX_GUEST_LIB_PATH=$tmp/nolib module_guest_boot deb "$rel" \
-				"$tmp/recv/guest" /lib/udev/rules.d/70-zcrx.rules
-		done
+		rel=$(printf '%s\n' "$@" | sort -V | tail -n 1)
+		# libzcrx from where the package put it, not from build/lib.
+		ZCRX_GUEST_LIB_PATH=$tmp/nolib module_guest_boot deb "$rel" \
+			"$tmp/recv/guest" /lib/udev/rules.d/70-zcrx.rules
+		phase guest
 	fi
 
 	# 4. Purge.
@@ -420,6 +427,7 @@ inside() {
 	else
 		nok purge_leaves_nothing "$(wc -l <<<"$left") paths left: $(head -n 8 <<<"$left" | oneline)"
 	fi
+	phase purge
 	[[ $failed -eq 0 ]]
 }
 
