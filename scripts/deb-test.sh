@@ -253,31 +253,6 @@ host_state() {
 # Inside the namespace.
 # ---------------------------------------------------------------------------
 
-# overlay DIR: DIR's lower layer stays visible at $ov/lower/DIR, writes go
-# to $ov/upper/DIR.
-overlay() {
-	local dir=$1
-	mkdir -p "$ov/lower$dir" "$ov/upper$dir" "$ov/work$dir"
-	mount --bind "$dir" "$ov/lower$dir" &&
-		mount -t overlay overlay \
-			-o "lowerdir=$ov/lower$dir,upperdir=$ov/upper$dir,workdir=$ov/work$dir" "$dir"
-}
-
-# run NAME CMD...: run a command, log its output, report the result.
-run() {
-	local name=$1 log
-	shift
-	log=$tmp/logs/$name.log
-	if "$@" >"$log" 2>&1; then
-		ok "$name"
-		[[ $verbose == 1 ]] && diag <"$log"
-		return 0
-	fi
-	nok "$name" "'$*' failed"
-	tail -n 25 "$log" | diag
-	return 1
-}
-
 apt_get() {
 	DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0 \
 		--no-install-recommends "$@"

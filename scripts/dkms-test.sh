@@ -104,32 +104,6 @@ host_state() {
 # Inside the namespace.
 # ---------------------------------------------------------------------------
 
-# overlay DIR: writes to DIR go to a throw-away upper layer.
-overlay() {
-	local dir n
-	dir=$(readlink -f "$1")
-	mkdir -p "$dir"
-	n=$(tr / _ <<<"$dir")
-	mkdir -p "$ov/$n/upper" "$ov/$n/work"
-	mount -t overlay overlay \
-		-o "lowerdir=$dir,upperdir=$ov/$n/upper,workdir=$ov/$n/work" "$dir"
-}
-
-# run NAME CMD...: run a command, log its output, report the result.
-run() {
-	local name=$1 log
-	shift
-	log=$tmp/logs/$name.log
-	if "$@" >"$log" 2>&1; then
-		ok "$name"
-		[[ $verbose == 1 ]] && diag <"$log"
-		return 0
-	fi
-	nok "$name" "'$*' failed"
-	tail -n 25 "$log" | diag
-	return 1
-}
-
 # shellcheck source=vm/module-guest.sh
 . scripts/vm/module-guest.sh
 

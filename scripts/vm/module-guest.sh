@@ -1,9 +1,40 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # module-guest.sh: sourced by scripts/dkms-test.sh and scripts/deb-test.sh,
-# which install zcrx the ways users do (dkms, apt) and then boot a QEMU
-# guest with the module file that the install put in /lib/modules.  Run
-# from the repository top, as root (depmod -b writes a staging tree).
+# which install zcrx the ways users do (dkms, apt) in a private mount
+# namespace and then boot a QEMU guest with the module file that the
+# install put in /lib/modules.  Run from the repository top, as root
+# (depmod -b writes a staging tree).
+
+# ---- what both install tests use inside their mount namespace ----
+
+# overlay DIR: writes to DIR go to a throw-away upper layer, $ov/upper/DIR
+# (so what a step changed is what that layer holds); the lower layer stays
+# visible at $ov/lower/DIR.  $ov is a tmpfs of the caller's.
+overlay() {
+	local dir
+	dir=$(readlink -f "$1")
+	mkdir -p "$dir" "$ov/lower$dir" "$ov/upper$dir" "$ov/work$dir"
+	mount --bind "$dir" "$ov/lower$dir" &&
+		mount -t overlay overlay \
+			-o "lowerdir=$ov/lower$dir,upperdir=$ov/upper$dir,workdir=$ov/work$dir" "$dir"
+}
+
+# run NAME CMD...: run a command, log its output in $tmp/logs, report the
+# result through the caller's ok/nok.
+run() {
+	local name=$1 log
+	shift
+	log=$tmp/logs/$name.log
+	if "$@" >"$log" 2>&1; then
+		ok "$name"
+		[[ $verbose == 1 ]] && diag <"$log"
+		return 0
+	fi
+	nok "$name" "'$*' failed"
+	tail -n 25 "$log" | diag
+	return 1
+}
 
 # write_guest_test FILE GROUP: the guest's test, run by its /init as
 # /tests/t_GROUP.sh; its results are named GROUP.*.
