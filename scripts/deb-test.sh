@@ -201,7 +201,7 @@ check_contents() {
 # Outside the namespace.
 # ---------------------------------------------------------------------------
 outside() {
-	local rc=0 rels before tool
+	local rc=0 rels tool
 
 	if [[ -n ${ZCRX_TESTS:-} && " ${ZCRX_TESTS//,/ } " != *" t_deb "* ]]; then
 		skip all "ZCRX_TESTS does not name t_deb"
@@ -226,16 +226,7 @@ outside() {
 	check_contents
 	phase "build, lintian, contents"
 
-	before=$(host_state)
-	unshare --mount --propagation private "$0" --inside "$tmp" "$debdir" $rels || rc=$?
-	if [[ $rc -ne 0 && $rc -ne 1 ]]; then
-		nok namespace "unshare failed (status $rc): no mount namespaces or overlayfs?"
-	fi
-	if [[ "$(host_state)" == "$before" ]]; then
-		ok host_unchanged
-	else
-		nok host_unchanged "$(diff <(echo "$before") <(host_state) | grep '^[<>]' | head -n 5 | oneline)"
-	fi
+	in_namespace "$tmp" "$debdir" $rels || rc=$?
 	rm -rf "$tmp"
 	[[ $rc -eq 0 && $failed -eq 0 ]]
 }
@@ -406,15 +397,7 @@ inside() {
 	[[ $failed -eq 0 ]]
 }
 
-if [[ ${1:-} == --inside ]]; then
-	shift
-	# shellcheck source=vm/module-guest.sh
-	. scripts/vm/module-guest.sh
-	inside "$@"
-	exit $?
-fi
-t0=$SECONDS
-outside
-rc=$?
-echo "# deb-test.sh took $((SECONDS - t0)) s"
-exit $rc
+# shellcheck source=vm/module-guest.sh
+. scripts/vm/module-guest.sh
+
+install_test_main "$@"

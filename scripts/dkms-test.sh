@@ -77,18 +77,7 @@ outside() {
 	fi
 
 	tmp=$(mktemp -d /tmp/zcrx-dkms.XXXXXX)
-	local before
-	before=$(host_state)
-	unshare --mount --propagation private "$0" --inside "$tmp" $rels || rc=$?
-	if [[ $rc -ne 0 && $rc -ne 1 ]]; then
-		nok namespace "unshare failed (status $rc): no mount namespaces or overlayfs?"
-	fi
-	# Nothing may have leaked out of the namespace.
-	if [[ "$(host_state)" == "$before" ]]; then
-		ok host_unchanged
-	else
-		nok host_unchanged "$(diff <(echo "$before") <(host_state) | grep '^[<>]' | head -n 5 | tr '\n' ' ')"
-	fi
+	in_namespace "$tmp" $rels || rc=$?
 	rm -rf "$tmp"
 	[[ $rc -eq 0 && $failed -eq 0 ]]
 }
@@ -195,13 +184,4 @@ print-dkms-srcs: ; @printf "%s\n" $(DKMS_SRCS)' print-dkms-srcs | sort)
 	[[ $failed -eq 0 ]]
 }
 
-if [[ ${1:-} == --inside ]]; then
-	shift
-	inside "$@"
-	exit $?
-fi
-t0=$SECONDS
-outside
-rc=$?
-echo "# dkms-test.sh took $((SECONDS - t0)) s"
-exit $rc
+install_test_main "$@"

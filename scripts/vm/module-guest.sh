@@ -6,7 +6,40 @@
 # install put in /lib/modules.  Run from the repository top, as root
 # (depmod -b writes a staging tree).
 
-# ---- what both install tests use inside their mount namespace ----
+# ---- what both install tests use around and inside their namespace ----
+
+# in_namespace ARG...: run "$0 --inside ARG..." in a private mount
+# namespace, then check that the caller's host_state listing is what it
+# was: nothing may leak out.  Returns the inside's status.
+in_namespace() {
+	local before rc=0
+	before=$(host_state)
+	unshare --mount --propagation private "$0" --inside "$@" || rc=$?
+	if [[ $rc -ne 0 && $rc -ne 1 ]]; then
+		nok namespace "unshare failed (status $rc): no mount namespaces or overlayfs?"
+	fi
+	if [[ "$(host_state)" == "$before" ]]; then
+		ok host_unchanged
+	else
+		nok host_unchanged "$(diff <(echo "$before") <(host_state) | grep '^[<>]' | head -n 5 | tr '\n' ' ')"
+	fi
+	return $rc
+}
+
+
+# install_test_main ARG...: the script's entry: "--inside ARG..." runs the
+# caller's inside() (in the namespace), anything else its outside().
+install_test_main() {
+	local t0=$SECONDS rc=0
+	if [[ ${1:-} == --inside ]]; then
+		shift
+		inside "$@"
+		exit $?
+	fi
+	outside || rc=$?
+	echo "# ${0##*/} took $((SECONDS - t0)) s"
+	exit $rc
+}
 
 # overlay DIR: writes to DIR go to a throw-away upper layer, $ov/upper/DIR
 # (so what a step changed is what that layer holds); the lower layer stays
