@@ -250,8 +250,11 @@ apt_get() {
 }
 
 # What the upper layers hold that differs from the host: new files, links
-# and directories, changed files and links, removed ones (whiteouts); a
-# file rewritten with its old contents (depmod's modules.*) is no change.
+# and directories, changed files and links, removed ones (whiteouts).  A
+# file rewritten with its old contents is no change, and a kernel's
+# modules.* index is depmod's (DKMS runs it; it writes the indexes even of
+# a kernel whose image is not installed, as 6.1's is not on the host): it
+# counts only if it still names zcrx.
 # dpkg's and apt's own records are not counted.  Paths are the system's
 # (/usr/..., /var/...).
 residue() {
@@ -262,7 +265,9 @@ residue() {
 			local low=$ov/lower$d/$path up=$ov/upper$d/$path
 			case $type in
 			d) [[ -d $low ]] && continue ;;
-			f) [[ -f $low && ! -L $low ]] && cmp -s "$low" "$up" && continue ;;
+			f) [[ -f $low && ! -L $low ]] && cmp -s "$low" "$up" && continue
+			   [[ $d/$path == /usr/lib/modules/*/modules.* ]] &&
+				! grep -q zcrx "$up" && continue ;;
 			l) [[ -L $low && $(readlink "$low") == "$(readlink "$up")" ]] && continue ;;
 			c) [[ -e $low || -L $low ]] || continue ;;	# whiteout of nothing
 			esac
