@@ -13,6 +13,8 @@
 # make dkms-install    module sources to $(DESTDIR)/usr/src/zcrx-VERSION for DKMS
 # make dkms-uninstall  remove them again (after "dkms remove zcrx/VERSION --all")
 # make demo            boot a guest and stream data through the example receiver
+# make deb             Debian packages in build/deb: zcrx-dkms, libzcrx0,
+#                      libzcrx-dev (debian/, dpkg-buildpackage)
 
 VERSION      := $(shell cat VERSION)
 SOVERSION    := $(firstword $(subst ., ,$(VERSION)))
@@ -34,11 +36,14 @@ CC           ?= cc
 CFLAGS       ?= -O2 -g
 WARN         := -Wall -Wextra -Werror=implicit-function-declaration -Wshadow \
 		-Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS_ALL := -Iinclude/uapi -Ilib/include -Itests/lib -D_GNU_SOURCE
+# lib/include is laid out as installed: zcrx.h, and zcrx/zcrxdev.h (a link
+# to the UAPI header, include/uapi/linux/zcrxdev.h, which the module uses).
+CPPFLAGS_ALL := -Ilib/include -Itests/lib -D_GNU_SOURCE
+UAPI_H       := include/uapi/linux/zcrxdev.h
 LIB_OBJS     := $(B)/lib/zcrx.o
 
 .PHONY: all module lib tests examples check demo bench bench-progs clean modules_clean deps
-.PHONY: install uninstall dkms-install dkms-uninstall
+.PHONY: install uninstall dkms-install dkms-uninstall deb
 
 all: module
 
@@ -51,12 +56,13 @@ modules_clean:
 # ---- libzcrx ----
 lib: $(B)/lib/libzcrx.so $(B)/lib/libzcrx.a $(B)/lib/libzcrx.pc
 
-$(B)/lib/%.o: lib/%.c lib/include/zcrx.h include/uapi/linux/zcrxdev.h
+# CPPFLAGS and LDFLAGS: the hardening flags of dpkg-buildflags (debian/rules).
+$(B)/lib/%.o: lib/%.c lib/include/zcrx.h $(UAPI_H)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(CPPFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden $(CPPFLAGS_ALL) -c -o $@ $<
 
 $(B)/lib/libzcrx.so.$(VERSION): $(LIB_OBJS) lib/libzcrx.map
-	$(CC) $(CFLAGS) -shared -Wl,-soname,libzcrx.so.$(SOVERSION) \
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libzcrx.so.$(SOVERSION) \
 		-Wl,--version-script=lib/libzcrx.map -Wl,-z,defs -o $@ $(LIB_OBJS)
 
 $(B)/lib/libzcrx.so: $(B)/lib/libzcrx.so.$(VERSION)
@@ -89,7 +95,7 @@ GUEST_BINS := $(patsubst tests/guest/%.c,$(B)/tests/guest/%,$(GUEST_SRCS)) \
 	      $(patsubst examples/%.c,$(B)/tests/guest/%,$(EX_SRCS)) \
 	      $(patsubst tests/guest/%,$(B)/tests/guest/%,$(GUEST_SH))
 EX_BINS    := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRCS))
-TEST_HDRS  := $(wildcard tests/lib/*.h) lib/include/zcrx.h include/uapi/linux/zcrxdev.h
+TEST_HDRS  := $(wildcard tests/lib/*.h) lib/include/zcrx.h $(UAPI_H)
 
 tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION)
 
@@ -154,19 +160,20 @@ MAN_PAGES  := $(wildcard man/man3/*.3 man/man7/*.7)
 UDEV_RULE  := scripts/udev/70-zcrx.rules
 # What DKMS builds from: the kbuild file, the module, the UAPI header, the
 # version, the recipe.  Not compat_probed.h: it is made per kernel.
-DKMS_SRCS  := Kbuild VERSION dkms.conf include/uapi/linux/zcrxdev.h \
+DKMS_SRCS  := Kbuild VERSION dkms.conf $(UAPI_H) \
 	      $(filter-out module/compat_probed.h,$(wildcard module/*.c module/*.h)) \
 	      $(wildcard module/*.sh)
 
 install: lib
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(INCLUDEDIR)/linux $(DESTDIR)$(UDEVRULESDIR)
+		$(DESTDIR)$(INCLUDEDIR)/zcrx $(DESTDIR)$(UDEVRULESDIR)
 	$(INSTALL) -m 0755 $(B)/lib/libzcrx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzcrx.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libzcrx.so.$(SOVERSION)
 	ln -sf libzcrx.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libzcrx.so
 	$(INSTALL) -m 0644 $(B)/lib/libzcrx.a $(DESTDIR)$(LIBDIR)/
 	$(INSTALL) -m 0644 lib/include/zcrx.h $(DESTDIR)$(INCLUDEDIR)/
-	$(INSTALL) -m 0644 include/uapi/linux/zcrxdev.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	@# <zcrx/zcrxdev.h>, not <linux/...>: linux-libc-dev owns that directory.
+	$(INSTALL) -m 0644 $(UAPI_H) $(DESTDIR)$(INCLUDEDIR)/zcrx/
 	@# Made here, not copied from build/: the paths are the install's.
 	$(PC_SED) > $(DESTDIR)$(PKGCONFIGDIR)/libzcrx.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/libzcrx.pc
@@ -184,9 +191,10 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libzcrx.so.$(SOVERSION) \
 	      $(DESTDIR)$(LIBDIR)/libzcrx.so $(DESTDIR)$(LIBDIR)/libzcrx.a \
 	      $(DESTDIR)$(PKGCONFIGDIR)/libzcrx.pc \
-	      $(DESTDIR)$(INCLUDEDIR)/zcrx.h $(DESTDIR)$(INCLUDEDIR)/linux/zcrxdev.h \
+	      $(DESTDIR)$(INCLUDEDIR)/zcrx.h $(DESTDIR)$(INCLUDEDIR)/zcrx/zcrxdev.h \
 	      $(DESTDIR)$(UDEVRULESDIR)/$(notdir $(UDEV_RULE)) \
 	      $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/zcrx 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null && [ -w /etc ]; then \
 		echo ldconfig; ldconfig; fi
 
@@ -201,6 +209,10 @@ dkms-install:
 
 dkms-uninstall:
 	rm -rf $(DESTDIR)$(DKMSDIR)
+
+# ---- Debian packages (debian/ holds the packaging) ----
+deb: deps
+	@scripts/deb-build.sh $(B)/deb
 
 # ---- the two commands README gives ----
 # The Debian packages the targets below need; quick once they are there.

@@ -590,7 +590,7 @@ static void run_tcpzc(void)
  * Counting libzcrx's system calls.  zcrx_wait() makes its poll() and its
  * ioctl()s (ZCRXDEV_IOC_RECV for a MAP pool, ZCRXDEV_IOC_WAKE) inside the
  * library, as many per call as it needs; zcrx_rq_commit() and
- * zcrx_return_slow() make wake ioctls there too.  To count every one,
+ * __zcrx_return_slow() make wake ioctls there too.  To count every one,
  * this program defines poll() and ioctl() itself: the dynamic linker binds
  * libzcrx's calls to these (the executable comes first in symbol lookup).
  * While count_fd names the pool's descriptor (the receive loop, where

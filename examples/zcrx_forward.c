@@ -46,6 +46,10 @@
  * all of them.  Exit status: 1 for a failed stream or setup, 2 for usage,
  * 3 for counters that do not match.
  */
+/* GNU extensions (accept4, ...): builds with pkg-config's flags alone. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -254,7 +258,7 @@ usage:
 
 	ret = zcrx_init(&z, &params);
 	if (ret) {
-		fprintf(stderr, "zcrx_init: %s\n", strerror(-ret));
+		fprintf(stderr, "zcrx_init: %s\n", zcrx_strerror(ret));
 		return 1;
 	}
 	lfd = listen_on(v6, port);

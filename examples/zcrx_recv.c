@@ -20,6 +20,10 @@
  * send() peer's bytes are always copied).  Prints per-connection results
  * and the pool's counters.
  */
+/* GNU extensions (accept4, ...): builds with pkg-config's flags alone. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -122,7 +126,7 @@ int main(int argc, char **argv)
 	/* 1. A pool: nr_bufs buffers, mapped read-only; two rings. */
 	ret = zcrx_init(&z, &params);
 	if (ret) {
-		fprintf(stderr, "zcrx_init: %s\n", strerror(-ret));
+		fprintf(stderr, "zcrx_init: %s\n", zcrx_strerror(ret));
 		return 1;
 	}
 	lfd = listen_on(v6, port);

@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/zcrxdev.h>
+#include <zcrx/zcrxdev.h>
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open	434

@@ -63,6 +63,10 @@
  * Pool memory counts against RLIMIT_MEMLOCK twice when the pool is
  * registered (once for zcrx, once for io_uring); -P avoids the second.
  */
+/* GNU extensions (accept4, ...): builds with pkg-config's flags alone. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -444,7 +448,7 @@ int main(int argc, char **argv)
 		ret = zcrx_init(&z, &params);
 	}
 	if (ret) {
-		fprintf(stderr, "zcrx_init: %s\n", strerror(-ret));
+		fprintf(stderr, "zcrx_init: %s\n", zcrx_strerror(ret));
 		return 1;
 	}
 	if (z.buf_size < align) {

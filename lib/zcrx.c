@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <string.h>
@@ -126,6 +127,17 @@ static int zcrx_map_all(struct zcrx *z, const struct zcrxdev_setup *s)
 	return 0;
 }
 
+/* Fields a later release gives a meaning must not carry garbage today. */
+static bool zcrx_params_resv_zero(const struct zcrx_params *p)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(p->resv) / sizeof(p->resv[0]); i++)
+		if (p->resv[i])
+			return false;
+	return true;
+}
+
 int zcrx_init(struct zcrx *z, const struct zcrx_params *p)
 {
 	struct zcrxdev_setup s;
@@ -133,7 +145,7 @@ int zcrx_init(struct zcrx *z, const struct zcrx_params *p)
 
 	memset(z, 0, sizeof(*z));
 	z->fd = -1;
-	if (!p || !p->nr_bufs)
+	if (!p || !p->nr_bufs || !zcrx_params_resv_zero(p))
 		return -EINVAL;
 
 	z->fd = open(p->device ? p->device : ZCRX_DEFAULT_DEVICE,
@@ -277,7 +289,7 @@ static int zcrx_recv_if_useful(struct zcrx *z)
 	return zcrx_recv(z);
 }
 
-int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe)
+int __zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 {
 	int ret;
 
@@ -355,4 +367,54 @@ int zcrx_wait(struct zcrx *z, int timeout_ms)
 int zcrx_wait_nr(struct zcrx *z, unsigned int nr, int timeout_ms)
 {
 	return zcrx_wait_min(z, nr, timeout_ms);
+}
+
+/*
+ * What the errors of libzcrx mean here, and what to do about the ones that
+ * keep a pool from being set up.  Several calls share an errno; the text
+ * names the call when the meanings differ.
+ */
+static const struct {
+	int		err;
+	const char	*msg;
+} zcrx_errors[] = {
+	{ ENOENT, "no /dev/zcrx: the zcrx module is not loaded (modprobe zcrx); "
+		  "from zcrx_detach: the socket is not attached to this pool" },
+	{ ENODEV, "/dev/zcrx has no driver: the zcrx module is not loaded "
+		  "(modprobe zcrx)" },
+	{ EACCES, "permission denied opening /dev/zcrx: check its mode "
+		  "(ls -l /dev/zcrx; the udev rule 70-zcrx.rules makes it 0666)" },
+	{ EPERM, "operation not permitted: a device cgroup or security policy "
+		 "forbids /dev/zcrx (containers); from zcrx_send: the range is not "
+		 "in buffers the process holds" },
+	{ ENOMEM, "cannot pin the pool: it exceeds RLIMIT_MEMLOCK (ulimit -l; "
+		  "raise it, make the pool smaller, or run with CAP_IPC_LOCK) or "
+		  "memory is short" },
+	{ EINVAL, "invalid parameters: nr_bufs is 0, buf_size is not a power of "
+		  "two from 4096 to 65536, a ring size or flag is wrong, or a "
+		  "reserved field of struct zcrx_params is not zero" },
+	{ E2BIG, "pool too large: nr_bufs * buf_size is above 4 GiB" },
+	{ ENOTTY, "the device does not know this request: it is not /dev/zcrx, "
+		  "or the zcrx module and libzcrx are of different versions "
+		  "(compare modinfo -F version zcrx with the library's)" },
+	{ ENXIO, "the context has no pool (zcrx_init did not succeed)" },
+	{ EBUSY, "socket already attached (to any pool) or used by another "
+		 "kernel consumer (kTLS, sockmap)" },
+	{ ENOTCONN, "socket not connected" },
+	{ EPROTONOSUPPORT, "not a TCP socket (IPv4 or IPv6)" },
+	{ ENOBUFS, "no free buffer (zcrx_claim), or too many sends await their "
+		   "SENT completions (zcrx_send): consume completions, retry" },
+	{ ETIME, "timed out waiting for completions" },
+};
+
+const char *zcrx_strerror(int err)
+{
+	size_t i;
+
+	if (err < 0 && err != INT_MIN)
+		err = -err;
+	for (i = 0; i < sizeof(zcrx_errors) / sizeof(zcrx_errors[0]); i++)
+		if (zcrx_errors[i].err == err)
+			return zcrx_errors[i].msg;
+	return strerror(err);
 }

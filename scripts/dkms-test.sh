@@ -83,18 +83,7 @@ outside() {
 	fi
 
 	tmp=$(mktemp -d /tmp/zcrx-dkms.XXXXXX)
-	local before
-	before=$(host_state)
-	unshare --mount --propagation private "$0" --inside "$tmp" $rels || rc=$?
-	if [[ $rc -ne 0 && $rc -ne 1 ]]; then
-		nok namespace "unshare failed (status $rc): no mount namespaces or overlayfs?"
-	fi
-	# Nothing may have leaked out of the namespace.
-	if [[ "$(host_state)" == "$before" ]]; then
-		ok host_unchanged
-	else
-		nok host_unchanged "$(diff <(echo "$before") <(host_state) | grep '^[<>]' | head -n 5 | tr '\n' ' ')"
-	fi
+	in_namespace "$tmp" $rels || rc=$?
 	rm -rf "$tmp"
 	[[ $rc -eq 0 && $failed -eq 0 ]]
 }
@@ -133,191 +122,8 @@ dk() {
 # Inside the namespace.
 # ---------------------------------------------------------------------------
 
-# overlay DIR: writes to DIR go to a throw-away upper layer.
-overlay() {
-	local dir n
-	dir=$(readlink -f "$1")
-	mkdir -p "$dir"
-	n=$(tr / _ <<<"$dir")
-	mkdir -p "$ov/$n/upper" "$ov/$n/work"
-	mount -t overlay overlay \
-		-o "lowerdir=$dir,upperdir=$ov/$n/upper,workdir=$ov/$n/work" "$dir"
-}
-
-# run NAME CMD...: run a command, log its output, report the result.
-run() {
-	local name=$1 log
-	shift
-	log=$tmp/logs/$name.log
-	if "$@" >"$log" 2>&1; then
-		ok "$name"
-		[[ $verbose == 1 ]] && diag <"$log"
-		return 0
-	fi
-	nok "$name" "'$*' failed"
-	tail -n 25 "$log" | diag
-	return 1
-}
-
-# The guest's test, run by its /init as /tests/t_dkms.sh.
-write_guest_test() {
-	cat >"$1" <<'GUEST'
-#!/bin/sh
-# SPDX-License-Identifier: GPL-2.0
-# timeout: 240
-# The DKMS-installed zcrx in a guest: modprobe, device node, one stream.
-rel=$(uname -r)
-kmod=/usr/local/sbin		# kmod's modprobe and modinfo, as on Debian
-ok() { echo "ok - dkms.$1"; }
-nok() { echo "not ok - dkms.$1: $2"; }
-
-# /init loaded /zcrx.ko (the same build); unload it: modprobe must find it.
-tries=0
-until rmmod zcrx 2>/dev/null; do
-	tries=$((tries + 1))
-	[ $tries -ge 10 ] && break
-	sleep 1
-done
-if [ ! -e /sys/module/zcrx ] && [ ! -e /dev/zcrx ]; then
-	ok unloaded_before_modprobe
-else
-	nok unloaded_before_modprobe "zcrx still loaded"
-fi
-
-dep=$($kmod/modprobe --show-depends zcrx 2>&1)
-case $dep in
-*"/lib/modules/$rel/updates/dkms/zcrx.ko"*) ok modules_dep_finds_dkms_build ;;
-*) nok modules_dep_finds_dkms_build "modprobe --show-depends: $dep" ;;
-esac
-
-if err=$($kmod/modprobe zcrx 2>&1) && [ -e /sys/module/zcrx ]; then
-	ok modprobe
-else
-	nok modprobe "$err"
-fi
-want=$($kmod/modinfo -F srcversion zcrx 2>&1)
-got=$(cat /sys/module/zcrx/srcversion 2>/dev/null)
-if [ -n "$got" ] && [ "$got" = "$want" ]; then
-	ok loaded_is_dkms_build
-else
-	nok loaded_is_dkms_build "srcversion loaded '$got', modinfo '$want'"
-fi
-got=$(cat /sys/module/zcrx/version 2>/dev/null)
-want=$(cat /etc/zcrx-version)
-if [ "$got" = "$want" ]; then
-	ok module_version
-else
-	nok module_version "'$got' != '$want'"
-fi
-
-# The udev rule's MODE, compared with what devtmpfs made (no udev here).
-rule=/lib/udev/rules.d/70-zcrx.rules
-mode=$(sed -n '/^[^#]*KERNEL=="zcrx"/s/.*MODE="\([0-7]*\)".*/\1/p' $rule)
-i=0
-while [ ! -c /dev/zcrx ] && [ $i -lt 20 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-node=$(stat -c '%a %U %G' /dev/zcrx 2>&1)
-devmode=$(sed -n 's/^DEVMODE=0*//p' /sys/class/misc/zcrx/uevent)
-mode=${mode#0}
-if [ -z "$mode" ]; then
-	nok device_mode_matches_udev_rule "no MODE in $rule"
-elif [ "$node" = "$mode root root" ]; then
-	ok device_mode_matches_udev_rule
-else
-	nok device_mode_matches_udev_rule "/dev/zcrx is '$node', rule MODE=0$mode"
-fi
-if [ -n "$mode" ] && [ "$devmode" = "$mode" ]; then
-	ok uevent_devmode_matches_udev_rule
-else
-	nok uevent_devmode_matches_udev_rule "DEVMODE=$devmode, rule MODE=0$mode"
-fi
-
-# One verified stream through the DKMS build.
-head -c 4194304 /dev/urandom >/tmp/src
-want=$(sha256sum </tmp/src | cut -d' ' -f1)
-( /tests/zcrx_recv -p 5400 -o - 2>/tmp/rx.err; echo "rc=$?" >>/tmp/rx.err ) |
-	sha256sum >/tmp/rx.sum &
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	socat -u FILE:/tmp/src TCP4:127.0.0.1:5400 2>/dev/null && break
-	sleep 0.2
-done
-wait
-got=$(cut -d' ' -f1 /tmp/rx.sum)
-if [ "$got" = "$want" ] && grep -q '^rc=0' /tmp/rx.err; then
-	ok stream_4MiB_verified
-else
-	nok stream_4MiB_verified "sha256 $got, want $want; $(tr '\n' ' ' </tmp/rx.err)"
-fi
-GUEST
-}
-
-guest_boot() {
-	local rel=$1 ko extra=() f status name reason stage
-	stage=$tmp/stage/$rel
-	local log=$tmp/logs/guest-$rel.log grc=0
-
-	ko=$(find "$(root_of "$rel")/lib/modules/$rel/updates/dkms" -name 'zcrx.ko*' | head -n 1)
-	if [[ -z $ko ]]; then
-		nok "$rel.guest" "no installed module to boot with"
-		return
-	fi
-	# The DKMS-installed tree, and depmod run on it for the guest.
-	mkdir -p "$stage/lib/modules/$rel/updates/dkms"
-	cp "$ko" "$stage/lib/modules/$rel/updates/dkms/"
-	if ! depmod -b "$stage" "$rel" 2>"$tmp/logs/depmod-$rel.log"; then
-		nok "$rel.guest_depmod" "$(tr '\n' ' ' <"$tmp/logs/depmod-$rel.log")"
-		return
-	fi
-	# /init insmods MODULE.ko with busybox, which cannot read .ko.xz.
-	case $ko in
-	*.xz) xz -dc "$ko" >"$tmp/zcrx-$rel.ko" ;;
-	*.zst) zstd -qdc "$ko" >"$tmp/zcrx-$rel.ko" ;;
-	*.gz) gzip -dc "$ko" >"$tmp/zcrx-$rel.ko" ;;
-	*) cp "$ko" "$tmp/zcrx-$rel.ko" ;;
-	esac
-	while IFS= read -r f; do
-		extra+=("$f=${f#"$stage"}")
-	done < <(find "$stage" -type f)
-	write_guest_test "$tmp/t_dkms.sh"
-	cat VERSION >"$tmp/version"
-	extra+=("$tmp/t_dkms.sh=/tests/t_dkms.sh"
-		"$tmp/version=/etc/zcrx-version"
-		"scripts/udev/70-zcrx.rules=/lib/udev/rules.d/70-zcrx.rules"
-		"$(command -v kmod)=/usr/local/sbin/modprobe"
-		"$(command -v kmod)=/usr/local/sbin/modinfo")
-	if ! scripts/vm/initramfs.sh "$tmp/initrd-$rel.cpio.gz" "$rel" \
-		"$tmp/zcrx-$rel.ko" build/tests/guest "${extra[@]}" \
-		2>"$tmp/logs/initramfs-$rel.log"; then
-		nok "$rel.guest_initramfs" "$(tail -n 1 "$tmp/logs/initramfs-$rel.log")"
-		return
-	fi
-	ZCRX_APPEND="zcrx_tests=t_dkms" V=0 scripts/vm/run-guest.sh \
-		"${ZCRX_CACHE:-$HOME/.cache/zcrx}/kernels/$rel/vmlinuz" \
-		"$tmp/initrd-$rel.cpio.gz" "$log" 300 || grc=$?
-	[[ $verbose == 1 ]] && diag <"$log"
-
-	local finished=0
-	while read -r status name reason; do
-		case $status in
-		DONE) finished=1 ;;
-		PASS) ok "$rel.${name#dkms.}" ;;
-		SKIP) skip "$rel.${name#dkms.}" "$reason" ;;
-		FAIL) nok "$rel.${name#dkms.}" "$reason" ;;
-		esac
-	done < <(sed -n 's/^@@ZCRX@@ //p' "$log")
-	if [[ $finished -eq 0 ]]; then
-		nok "$rel.guest_completed" "guest did not finish (QEMU status $grc)"
-		tail -n 40 "$log" | diag
-	fi
-	if hits=$(scripts/vm/scan-log.sh "$log"); then
-		ok "$rel.kernel_log_clean"
-	else
-		nok "$rel.kernel_log_clean" "$(wc -l <<<"$hits") suspicious lines"
-		diag <<<"$hits"
-	fi
-}
+# shellcheck source=vm/module-guest.sh
+. scripts/vm/module-guest.sh
 
 inside() {
 	tmp=$1
@@ -401,7 +207,8 @@ print-dkms-srcs: ; @printf "%s\n" $(DKMS_SRCS)' print-dkms-srcs | sort)
 
 	# 3. Boot each kernel with the installed module.
 	for rel in "$@"; do
-		guest_boot "$rel"
+		module_guest_boot dkms "$rel" build/tests/guest scripts/udev/70-zcrx.rules \
+			"$(root_of "$rel")"
 	done
 
 	# 4. Remove.
@@ -439,13 +246,4 @@ print-dkms-srcs: ; @printf "%s\n" $(DKMS_SRCS)' print-dkms-srcs | sort)
 	[[ $failed -eq 0 ]]
 }
 
-if [[ ${1:-} == --inside ]]; then
-	shift
-	inside "$@"
-	exit $?
-fi
-t0=$SECONDS
-outside
-rc=$?
-echo "# dkms-test.sh took $((SECONDS - t0)) s"
-exit $rc
+install_test_main "$@"

@@ -3,8 +3,14 @@
  * libzcrx - userspace side of the zcrx module, in the style of liburing.
  *
  * Functions return 0 (or a count) on success and -errno on failure; they
- * never set errno.  The ring helpers are inline: the steady state of a
- * receiver makes no system call at all.
+ * never set errno (zcrx_strerror() explains the value).  The ring helpers
+ * are inline: the steady state of a receiver makes no system call at all.
+ *
+ * ABI: the library's SONAME is libzcrx.so.0; every exported function has
+ * the version node of the release that added it (lib/libzcrx.map).  Names
+ * starting with "__" are exported for the inline helpers only.  struct zcrx
+ * and struct zcrx_params end in reserved space, so that later releases add
+ * fields without changing their size.
  *
  *	struct zcrx z;
  *	struct zcrx_params p = { .nr_bufs = 1024, .buf_size = 16384 };
@@ -30,7 +36,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <linux/zcrxdev.h>
+/* The UAPI header, installed under zcrx/ to stay clear of linux-libc-dev. */
+#include <zcrx/zcrxdev.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,7 +84,9 @@ struct zcrx {
 	unsigned int		features;
 	unsigned int		win_pages;	/* window pages, 0 without MAP */
 	unsigned int		win_returned;	/* window returns since RECV */
-	unsigned int		resv;
+	/* Reserved for the library: 256 bytes in all on 64-bit (LP64). */
+	unsigned int		__resv1;
+	uint64_t		__resv[10];
 };
 
 struct zcrx_params {
@@ -87,12 +96,24 @@ struct zcrx_params {
 	unsigned int	rq_entries;	/* 0: kernel default */
 	unsigned int	flags;		/* ZCRXDEV_SETUP_*: WRITABLE maps the pool RW,
 					 * MAP / MAP_ALWAYS map whole pages */
-	const char	*device;	/* NULL: "/dev/zcrx" */
 	unsigned int	win_pages;	/* MAP: window pages (0: kernel default) */
+	const char	*device;	/* NULL: "/dev/zcrx" */
+	/*
+	 * Must be zero (zcrx_init() fails with -EINVAL otherwise): initialise
+	 * the whole struct, as "= { .nr_bufs = ... }" does.  64 bytes in all
+	 * on 64-bit (LP64).
+	 */
+	unsigned int	resv[8];
 };
 
 /* Open the device, create the pool, map pool and rings. */
 ZCRX_API int zcrx_init(struct zcrx *z, const struct zcrx_params *p);
+/*
+ * A message for a libzcrx error (-errno, or errno): for the errors that
+ * setting up a pool fails with, what to do about it ("modprobe zcrx",
+ * "ulimit -l", ...); for others, strerror(err).  Never NULL.
+ */
+ZCRX_API const char *zcrx_strerror(int err);
 /* Unmap and close; every attached socket is detached by the kernel. */
 ZCRX_API void zcrx_exit(struct zcrx *z);
 
@@ -137,7 +158,7 @@ ZCRX_API int zcrx_wait(struct zcrx *z, int timeout_ms);
  */
 ZCRX_API int zcrx_wait_nr(struct zcrx *z, unsigned int nr, int timeout_ms);
 
-/* Memory-model primitives: the pairs are documented in linux/zcrxdev.h. */
+/* Memory-model primitives: the pairs are documented in zcrx/zcrxdev.h. */
 #define zcrx_load_acquire(p)	__atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define zcrx_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define zcrx_smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
@@ -234,7 +255,7 @@ static inline unsigned int zcrx_rq_space(struct zcrx *z)
  * ring is full, commit and ask the kernel to drain it (one ioctl).
  * Returns 0 or -errno.
  */
-ZCRX_API int zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe);
+ZCRX_API int __zcrx_return_slow(struct zcrx *z, const struct zcrxdev_cqe *cqe);
 
 static inline int zcrx_return_cqe(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 {
@@ -243,7 +264,7 @@ static inline int zcrx_return_cqe(struct zcrx *z, const struct zcrxdev_cqe *cqe)
 	if (!cqe->len || (cqe->flags & ZCRXDEV_CQE_SENT))
 		return 0;
 	if (!zcrx_rq_space(z))
-		return zcrx_return_slow(z, cqe);
+		return __zcrx_return_slow(z, cqe);
 	rqe = &z->rq.rqes[z->rq.tail & z->rq.mask];
 	if (cqe->flags & ZCRXDEV_CQE_MAPPED) {
 		/* All the completion's window pages, unmapped by a later recv. */

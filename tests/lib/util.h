@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/zcrxdev.h>
+#include <zcrx/zcrxdev.h>
 
 #define ZCRX_SYSFS "/sys/class/misc/zcrx/"
 

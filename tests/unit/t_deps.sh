@@ -1,12 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The README's commands set themselves up: on a fresh clone "make check",
-# "make demo" and "make bench" must install their Debian packages
-# (scripts/deps.sh) before anything else runs.  Checked on make's dry run,
+# "make demo", "make bench" and "make deb" must install their Debian
+# packages (scripts/deps.sh) before anything else runs.  Checked on make's dry run,
 # so nothing is built or installed here.
 set -uo pipefail
 
-for target in check demo bench; do
+for target in check demo bench deb; do
 	first=$(make -n --no-print-directory "$target" 2>/dev/null |
 		grep -v '^make' | head -n 1)
 	if [[ $first == "scripts/deps.sh" ]]; then

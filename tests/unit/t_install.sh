@@ -3,7 +3,7 @@
 # "make install" / "make uninstall" (and dkms-install / dkms-uninstall)
 # into temporary DESTDIRs, run from the repo top as a host test:
 #   - the installed file list is exactly the expected one (library, shared
-#     and static, with its symlinks; zcrx.h and linux/zcrxdev.h; libzcrx.pc;
+#     and static, with its symlinks; zcrx.h and zcrx/zcrxdev.h; libzcrx.pc;
 #     every man page; the udev rule), for PREFIX=/usr/local and PREFIX=/usr;
 #   - libzcrx.pc carries the install's paths and VERSION;
 #   - the program of README.md's quick start builds against the DESTDIR
@@ -11,7 +11,8 @@
 #     PKG_CONFIG_LIBDIR point into it), links, and runs against the
 #     installed shared library; it also links statically;
 #   - man finds every installed page, aliases included;
-#   - uninstall leaves no file or symlink behind.
+#   - uninstall leaves no file or symlink behind, nor the include/zcrx
+#     directory it made.
 set -uo pipefail
 top=$(pwd)
 version=$(cat VERSION)
@@ -32,7 +33,7 @@ expected() {
 		echo "$p/lib/libzcrx.a"
 		echo "$p/lib/pkgconfig/libzcrx.pc"
 		echo "$p/include/zcrx.h"
-		echo "$p/include/linux/zcrxdev.h"
+		echo "$p/include/zcrx/zcrxdev.h"
 		for m in man/man3/*.3 man/man7/*.7; do
 			echo "$p/share/man/man${m##*.}/$(basename "$m")"
 		done
@@ -77,7 +78,7 @@ check_prefix() {
 	fi
 
 	if cmp -s scripts/udev/70-zcrx.rules "$d$udev/70-zcrx.rules" &&
-	   cmp -s include/uapi/linux/zcrxdev.h "$d$prefix/include/linux/zcrxdev.h" &&
+	   cmp -s include/uapi/linux/zcrxdev.h "$d$prefix/include/zcrx/zcrxdev.h" &&
 	   cmp -s lib/include/zcrx.h "$d$prefix/include/zcrx.h"; then
 		ok "$tag.contents"
 	else
@@ -149,7 +150,8 @@ check_prefix() {
 	fi
 
 	if make -s --no-print-directory uninstall DESTDIR="$d" PREFIX="$prefix" \
-		>"$tmp/$tag.log" 2>&1 && [[ -z $(files_in "$d") ]]; then
+		>"$tmp/$tag.log" 2>&1 && [[ -z $(files_in "$d") ]] &&
+	   [[ ! -e $d$prefix/include/zcrx ]]; then
 		ok "$tag.uninstall_leaves_nothing"
 	else
 		nok "$tag.uninstall_leaves_nothing" "left: $(files_in "$d" | tr '\n' ' ')"

@@ -74,11 +74,11 @@ done
 # --- lib/ -------------------------------------------------------------------
 if command -v cppcheck >/dev/null; then
 	out=$(cppcheck -q --error-exitcode=1 --enable=warning,style,performance,portability \
-		--std=c11 --inline-suppr -D__GNUC__ -Iinclude/uapi -Ilib/include lib/*.c 2>&1)
+		--std=c11 --inline-suppr -D__GNUC__ -Ilib/include lib/*.c 2>&1)
 	if [[ $? -eq 0 && -z $out ]]; then ok cppcheck_lib; else nok cppcheck_lib "$(head -n 3 <<<"$out" | tr '\n' ' ')"; fi
 else
 	nok cppcheck_lib "cppcheck not installed"
 fi
-out=$(gcc -fanalyzer -Wall -Wextra -O2 -D_GNU_SOURCE -Iinclude/uapi -Ilib/include \
+out=$(gcc -fanalyzer -Wall -Wextra -O2 -D_GNU_SOURCE -Ilib/include \
 	-c -o /dev/null lib/zcrx.c 2>&1)
 if [[ $? -eq 0 && -z $out ]]; then ok analyzer_lib; else nok analyzer_lib "$(head -n 3 <<<"$out" | tr '\n' ' ')"; fi

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The user/kernel contract of linux/zcrxdev.h (group "uapi").
+ * The user/kernel contract of zcrxdev.h (group "uapi").
  *
- * This translation unit includes linux/zcrxdev.h, linux/io_uring.h (which
+ * This translation unit includes zcrxdev.h by the name libzcrx installs it
+ * under, <zcrx/zcrxdev.h>, then linux/io_uring.h (which
  * owns the ZCRX_* and zcrx_* names on newer kernels) and libzcrx's zcrx.h:
  * that it compiles at all is the no-collision check.
  *
@@ -15,7 +16,7 @@
  * include/uapi/linux/zcrxdev.h from the current directory (the repository
  * top), or the file named by $ZCRX_UAPI_HEADER.
  */
-#include <linux/zcrxdev.h>	/* first: it must be self-contained */
+#include <zcrx/zcrxdev.h>	/* first: it must be self-contained */
 #include <linux/io_uring.h>
 #include <zcrx.h>
 
