@@ -54,7 +54,6 @@ static void board_reset(void)
 
 /* RX_FORWARD sends what it gets on to a socket nobody reads (in flight). */
 enum { RX_RETURN, RX_SLOW, RX_HOLD, RX_IDLE, RX_FORWARD, RX_END };
-#define RX_MODES	(FAULT_HAVE_SEND ? RX_END : RX_FORWARD)
 
 static void __attribute__((noreturn))
 kill_receiver(int srv, int ready, uint64_t seed, int mode, unsigned int nbufs,
@@ -92,10 +91,8 @@ kill_receiver(int srv, int ready, uint64_t seed, int mode, unsigned int nbufs,
 			if (pattern_check(seed, pos, zcrx_cqe_data(&z, cqe),
 					  cqe->len) != cqe->len)
 				__atomic_add_fetch(&board->corrupt, 1, __ATOMIC_RELAXED);
-#if FAULT_HAVE_SEND
 			if (mode == RX_FORWARD)	/* returned below while still sent */
 				zcrx_send(&z, sink, cqe->off, cqe->len, pos);
-#endif
 			pos += cqe->len;
 			__atomic_add_fetch(&board->bytes, cqe->len, __ATOMIC_RELAXED);
 			if (mode != RX_HOLD)
@@ -123,7 +120,7 @@ static void test_sigkill(void)
 	board_reset();
 	for (i = 0; i < n + early; i++) {
 		bool is_early = i >= n, keep = frng_below(&rng, 2);
-		int cli, srv, pp[2], st = 0, mode = frng_below(&rng, RX_MODES);
+		int cli, srv, pp[2], st = 0, mode = frng_below(&rng, RX_END);
 		int order = frng_below(&rng, 3);
 		uint64_t seed = frng_next(&rng);
 		pid_t rx, tx;
@@ -283,7 +280,6 @@ static bool close_order_once(const int *order, char *why, size_t len)
 		rx_step(&z, &c, 1, 5, NULL);
 	usleep(2000);
 	co_drain(&z, &c, open, 3, h);
-#if FAULT_HAVE_SEND
 	/* Held bytes also go out by reference to a peer nobody reads. */
 	if (!tcp_pair(AF_INET, &sink, &sink_peer)) {
 		fcntl(sink, F_SETFL, O_NONBLOCK);
@@ -291,7 +287,6 @@ static bool close_order_once(const int *order, char *why, size_t len)
 			if (h[k].len)
 				zcrx_send(&z, sink, h[k].off, h[k].len, k);
 	}
-#endif
 	for (k = 0; k < CO_N; k++) {
 		switch (order[k]) {
 		case CO_SOCK:
@@ -836,7 +831,6 @@ static void test_teardown_zc(int how)
 	/* The pool's pages go to B's peer by reference. */
 	for (i = 0; i < nh && how != TD_SEND; i++)
 		sent += splice_out(z.pool + h[i].off, h[i].len, b_cli);
-#if FAULT_HAVE_SEND
 	/* Or by the module's own SEND: then they are in flight, no SENT yet. */
 	if (how == TD_SEND)
 		fcntl(b_cli, F_SETFL, O_NONBLOCK);
@@ -857,7 +851,6 @@ static void test_teardown_zc(int how)
 			i--;
 		}
 	}
-#endif
 	usleep(100000);
 	if (how == TD_STALLED_SAME_POOL) {
 		struct zcrxdev_cqe *cqe;
@@ -886,10 +879,8 @@ static void test_teardown_zc(int how)
 		zcrx_wake(&z);
 	}
 	zcrx_stats(&z, &st);
-#if FAULT_HAVE_SEND
 	if (how == TD_SEND && st.bytes_sent != len)
 		bad++;		/* the counter must have seen every byte */
-#endif
 	pages_before = sysfs_long("pool_pages");
 	zcrx_exit(&z);		/* unmap all, close: the pool goes */
 	pools_after = sysfs_wait("pools", 0, 3000);
@@ -947,7 +938,6 @@ static void test_teardown_zc(int how)
 	CHECK(name, gauges_zero(3000, why, sizeof(why)), "%s", why);
 }
 
-#if FAULT_HAVE_SEND
 /* SEND off/len on fd whatever it takes (until 5 s after since); 0 or -errno. */
 static int send_all(struct zcrx *z, int fd, uint64_t off, uint64_t left, double since)
 {
@@ -1058,7 +1048,6 @@ static void test_forward_same_pool(bool early)
 	snprintf(nm, sizeof(nm), "%s_no_leak", name);
 	CHECK(nm, gauges_zero(3000, why, sizeof(why)), "%s", why);
 }
-#endif
 
 /* ---- 6. RLIMIT_MEMLOCK, one user, several processes ---- */
 
@@ -1444,11 +1433,9 @@ int main(int argc, char **argv)
 	RUN("teardown", test_teardown_zc(TD_RECV));
 	RUN("teardown", test_teardown_zc(TD_NEW_POOL));
 	RUN("teardown", test_teardown_zc(TD_STALLED_SAME_POOL));
-#if FAULT_HAVE_SEND
 	RUN("teardown", test_teardown_zc(TD_SEND));
 	RUN("forward", test_forward_same_pool(false));
 	RUN("forward", test_forward_same_pool(true));
-#endif
 	if (defer >= 0)
 		sysctl_int("/proc/sys/net/core/skb_defer_max", defer);
 	RUN("memlock", test_memlock_single());

@@ -539,14 +539,10 @@ static struct argp place_arg(const void *arg, size_t len)
 static const unsigned int valid_cmds[K_OTHER] = {
 	ZCRXDEV_IOC_SETUP, ZCRXDEV_IOC_ATTACH, ZCRXDEV_IOC_DETACH,
 	ZCRXDEV_IOC_WAKE, ZCRXDEV_IOC_STATS,
-#if FAULT_HAVE_SEND
 	ZCRXDEV_IOC_CLAIM, ZCRXDEV_IOC_SEND, ZCRXDEV_IOC_RECV, ZCRXDEV_IOC_PINS,
-#else
-	0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu,	/* never generated */
-#endif
 };
 
-#define NVALID	(FAULT_HAVE_SEND ? 9 : 5)
+#define NVALID	K_OTHER
 
 /* ioctls the VFS answers before the driver: never send those. */
 static bool vfs_cmd(unsigned int c)
@@ -760,7 +756,6 @@ static void fd_expect(int fd, int c, int kind, bool held, unsigned int *mask, bo
 	}
 }
 
-#if FAULT_HAVE_SEND
 /* A claimed buffer of context c, or -1. */
 static int pick_claimed(int c)
 {
@@ -789,19 +784,16 @@ static bool range_claimed(int c, uint64_t off, uint64_t len)
 			return false;
 	return true;
 }
-#endif
 
 union fargs {
 	struct zcrxdev_setup	s;
 	struct zcrxdev_attach	at;
 	struct zcrxdev_detach	d;
 	struct zcrxdev_stats	st;
-#if FAULT_HAVE_SEND
 	struct zcrxdev_claim	cl;
 	struct zcrxdev_send	sd;
 	struct zcrxdev_recv	rv;
 	struct zcrxdev_pins	pn;
-#endif
 	uint8_t			raw[512];
 };
 
@@ -867,7 +859,6 @@ static void fuzz_one(struct stats_acc *a)
 		break;
 	case K_WAKE:
 		break;
-#if FAULT_HAVE_SEND
 	case K_PINS:
 		len = sizeof(u.pn);
 		/* Mostly 0: declared pins make pinned buffers look free. */
@@ -938,7 +929,6 @@ static void fuzz_one(struct stats_acc *a)
 		held = range_claimed(c, u.sd.off, u.sd.len);
 		break;
 	}
-#endif
 	default:
 		len = 64 + frng_below(&rng, 448);
 		for (si = 0; si < (int)len; si++)
@@ -1016,7 +1006,6 @@ static void fuzz_one(struct stats_acc *a)
 			mask |= EB(E_FAULT);
 		ok = !mask;
 		break;
-#if FAULT_HAVE_SEND
 	case K_CLAIM:
 		if (!ctx[c].pool)
 			mask |= EB(E_NXIO);
@@ -1071,7 +1060,6 @@ static void fuzz_one(struct stats_acc *a)
 			mask |= EB(E_INVAL);
 		ok = !mask;
 		break;
-#endif
 	default:
 		mask = EB(E_NOTTY);
 	}
@@ -1126,7 +1114,6 @@ static void fuzz_one(struct stats_acc *a)
 				    (unsigned long long)st->sockets_total);
 		break;
 	}
-#if FAULT_HAVE_SEND
 	case K_CLAIM: {
 		const uint64_t *o = offs;
 		long i;
@@ -1157,7 +1144,6 @@ static void fuzz_one(struct stats_acc *a)
 		if (r > in.sd.len)
 			acc_bad_out(a, "SEND of %u bytes queued %ld", in.sd.len, r);
 		break;
-#endif
 	}
 }
 
@@ -1251,8 +1237,8 @@ static void test_ioctl_fuzz(void)
 	CHECK("ioctl_fuzz_reached_every_command",
 	      a->hist[K_SETUP][0] && a->hist[K_ATTACH][0] && a->hist[K_DETACH][0] &&
 	      a->hist[K_WAKE][0] && a->hist[K_STATS][0] && a->hist[K_OTHER][1 + E_NOTTY] &&
-	      (!FAULT_HAVE_SEND || (a->hist[K_CLAIM][0] && a->hist[K_SEND][0] &&
-				    a->hist[K_RECV][0] && a->hist[K_PINS][0])),
+	      a->hist[K_CLAIM][0] && a->hist[K_SEND][0] && a->hist[K_RECV][0] &&
+	      a->hist[K_PINS][0],
 	      "a command never succeeded");
 	for (k = 0; k < NCTX; k++) {
 		close(ctx[k].fd);
@@ -1331,7 +1317,6 @@ static void *race_thread(void *arg)
 					    (unsigned long long)u.st.bufs_pending);
 				pthread_mutex_unlock(&rc->lock);
 			}
-#if FAULT_HAVE_SEND
 		} else if (op < 78) {
 			uint64_t offs[4];
 
@@ -1356,7 +1341,6 @@ static void *race_thread(void *arg)
 			r = rioctl(c, ZCRXDEV_IOC_SEND, &u.sd);
 			allowed = EB(E_NXIO) | EB(E_PERM) | EB(E_INVAL) | EB(E_NOBUFS) |
 				  E_SENDERR;
-#endif
 		} else if (op < 94) {
 			struct pollfd pf = { .fd = c, .events = POLLIN };
 
@@ -1498,7 +1482,7 @@ static void test_race(void)
 	      rc->acc.bad_out_ex);
 	CHECK("race_made_progress", rc->calls > 1000 && rc->acc.hist[K_ATTACH][0] &&
 	      rc->acc.hist[K_DETACH][0] &&
-	      (!FAULT_HAVE_SEND || (rc->acc.hist[K_CLAIM][0] && rc->acc.hist[K_SEND][0])),
+	      rc->acc.hist[K_CLAIM][0] && rc->acc.hist[K_SEND][0],
 	      "calls=%lu attach ok=%lu detach ok=%lu claim ok=%lu send ok=%lu",
 	      rc->calls, rc->acc.hist[K_ATTACH][0], rc->acc.hist[K_DETACH][0],
 	      rc->acc.hist[K_CLAIM][0], rc->acc.hist[K_SEND][0]);
@@ -1806,7 +1790,7 @@ static void test_refill_fuzz(void)
 	 * with recv() (into the same pool it would wedge the pool, see
 	 * t_fault's send_forward_same_pool_*).
 	 */
-	if (FAULT_HAVE_SEND && !tcp_pair(AF_INET, &x_cli, &x_srv)) {
+	if (!tcp_pair(AF_INET, &x_cli, &x_srv)) {
 		fcntl(x_cli, F_SETFL, O_NONBLOCK);
 		fcntl(x_srv, F_SETFL, O_NONBLOCK);
 	}
@@ -1816,7 +1800,7 @@ static void test_refill_fuzz(void)
 	rt = z.rq.tail;
 	t0 = now_s();
 	while (now_s() - t0 < secs) {
-		unsigned int a = frng_below(&rng, FAULT_HAVE_SEND ? 14 : 12), tail, i, n;
+		unsigned int a = frng_below(&rng, 14), tail, i, n;
 
 		iters++;
 		/* Read what the kernel completed since rd (only when stable). */
@@ -1833,7 +1817,6 @@ static void test_refill_fuzz(void)
 				ends++;
 				continue;
 			}
-#if FAULT_HAVE_SEND
 			if (e.flags & ZCRXDEV_CQE_SENT) {	/* a SEND's range */
 				sent_cqes++;
 				if (e.flags != ZCRXDEV_CQE_SENT || e.tag < RF_SENT_TAG ||
@@ -1847,7 +1830,6 @@ static void test_refill_fuzz(void)
 				}
 				continue;
 			}
-#endif
 			if (e.tag >= RF_SOCKS || !e.len ||
 			    e.len > z.buf_size || e.off >= z.pool_size ||
 			    (e.off & (z.buf_size - 1)) + e.len > z.buf_size ||
@@ -1964,7 +1946,6 @@ static void test_refill_fuzz(void)
 			if (!zcrx_stats(&z, &st1))
 				rf_check_stats(&sh, &st1);
 			break;
-#if FAULT_HAVE_SEND
 		case 12: {		/* claim free buffers: held like completions */
 			uint64_t offs[8];
 			long got = zcrx_claim(&z, offs, 1 + frng_below(&rng, 8));
@@ -1994,10 +1975,6 @@ static void test_refill_fuzz(void)
 			if (sr < 0 && sr != -EAGAIN && sr != -EPERM && sr != -ENOBUFS)
 				send_bad++;
 		}
-#else
-		default:
-			break;
-#endif
 		}
 		if (!(iters & 63))
 			usleep(200);
@@ -2026,14 +2003,12 @@ static void test_refill_fuzz(void)
 	CHECK("refill_fuzz_completions_well_formed", !structural && seen > 100,
 	      "%lu malformed of %llu; first: %s", structural,
 	      (unsigned long long)seen, ex);
-	if (FAULT_HAVE_SEND) {
-		tap_diag("refill fuzz: %lu claims, %lu sends from the pool, %lu SENT "
-			 "completions, bytes_sent=%llu", claims, sends, sent_cqes,
-			 (unsigned long long)st1.bytes_sent);
-		CHECK("refill_fuzz_claim_send_answers", !send_bad && claims && sends,
-		      "%lu claim/send answers outside ENOBUFS/EAGAIN/EPERM; %lu claims, "
-		      "%lu sends", send_bad, claims, sends);
-	}
+	tap_diag("refill fuzz: %lu claims, %lu sends from the pool, %lu SENT "
+		 "completions, bytes_sent=%llu", claims, sends, sent_cqes,
+		 (unsigned long long)st1.bytes_sent);
+	CHECK("refill_fuzz_claim_send_answers", !send_bad && claims && sends,
+	      "%lu claim/send answers outside ENOBUFS/EAGAIN/EPERM; %lu claims, "
+	      "%lu sends", send_bad, claims, sends);
 	/* Phase A ends: the context goes with sockets attached, data flowing. */
 	zcrx_exit(&z);
 	for (k = 0; k < RF_SOCKS; k++) {
