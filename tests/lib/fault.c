@@ -2,6 +2,8 @@
 /* See fault.h. */
 #include "fault.h"
 
+struct frng rng;
+
 long rioctl(int fd, unsigned long cmd, void *arg)
 {
 	long r = ioctl(fd, cmd, arg);
@@ -204,4 +206,79 @@ bool clean_stream(unsigned int n, uint64_t each, uint64_t seed,
 		 c[0].ends);
 	return !r && ok == (int)n && !bad_exit && st.refill_bad == 0 &&
 	       st.bytes_copied + st.bytes_zerocopy == each * n;
+}
+
+int pick(const int *v, int n)
+{
+	return v[frng_below(&rng, n)];
+}
+
+uint64_t recv_rest(int fd, uint64_t seed, uint64_t pos, int *bad)
+{
+	struct timeval tv = { .tv_sec = 20 };
+	static uint8_t buf[65536];
+	uint64_t got = 0;
+	ssize_t n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+		if (pattern_check(seed, pos + got, buf, n) != (size_t)n)
+			(*bad)++;
+		got += n;
+	}
+	if (n < 0)
+		(*bad)++;
+	return got;
+}
+
+uint64_t recv_some(int fd, uint64_t seed, uint64_t pos, uint64_t want,
+		   int *bad)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	static uint8_t buf[65536];
+	uint64_t got = 0;
+	ssize_t n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (got < want) {
+		n = recv(fd, buf, want - got < sizeof(buf) ? want - got : sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		if (pattern_check(seed, pos + got, buf, n) != (size_t)n)
+			(*bad)++;
+		got += n;
+	}
+	return got;
+}
+
+void fault_begin(const char *group, uint64_t dflt_seed, const char *debug_note)
+{
+	uint64_t seed = fault_seed(dflt_seed);
+
+	signal(SIGPIPE, SIG_IGN);
+	tap_set_group(group);
+	rng.s = seed;
+	tap_diag("seed %#llx (ZCRX_FUZZ_SEED overrides), kernel %s%s",
+		 (unsigned long long)seed, getenv("ZCRX_KERNEL") ?: "?",
+		 debug_kernel() ? debug_note : "");
+}
+
+void end_checks(void)
+{
+	char why[WHY_LEN];
+
+	CHECK("end_no_leak", gauges_zero(5000, why, sizeof(why)), "%s", why);
+	CHECK("end_clean_stream", clean_stream(2, 8 << 20, frng_next(&rng), why,
+					       sizeof(why)), "%s", why);
+}
+
+void *shared_board(size_t size)
+{
+	void *b = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (b != MAP_FAILED)
+		return b;
+	CHECK("board", 0, "mmap: %s", strerror(errno));
+	return NULL;
 }

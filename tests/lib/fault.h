@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers shared by the fault-injection and fuzz guest tests (t_fault.c,
- * t_fuzz.c): a seeded random generator, the debug-kernel switch, the leak
- * check over the module's gauges, a writer child that holds nothing of
- * ours, a one-batch verifying receive step and a clean verified stream.
+ * Helpers shared by the fault-injection and fuzz guest tests (t_fault_*,
+ * t_fuzz_*; fault.c): a seeded random generator, the debug-kernel switch,
+ * the leak check over the module's gauges, a writer child that holds
+ * nothing of ours, a one-batch verifying receive step, a clean verified
+ * stream, and the start and the end every such program shares.
  */
 #ifndef ZCRX_TESTS_FAULT_H
 #define ZCRX_TESTS_FAULT_H
@@ -20,6 +21,8 @@
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #endif
 
+#define WHY_LEN		256
+
 /* ioctl returning its value (CLAIM and SEND return counts) or -errno. */
 long rioctl(int fd, unsigned long cmd, void *arg);
 
@@ -32,6 +35,13 @@ uint64_t frng_next(struct frng *r);
 
 /* Uniform in [0, n); 0 when n is 0. */
 uint64_t frng_below(struct frng *r, uint64_t n);
+
+/* The program's generator, seeded by fault_begin(). */
+extern struct frng rng;
+
+/* One of the n values at v, picked by rng; PICK(array). */
+int pick(const int *v, int n);
+#define PICK(arr) pick((arr), (int)ARRAY_SIZE(arr))
 
 /* The seed: env ZCRX_FUZZ_SEED (decimal or 0x hex) or the default. */
 uint64_t fault_seed(uint64_t dflt);
@@ -90,5 +100,33 @@ unsigned int rx_step(struct zcrx *z, struct rx_conn *c,
  */
 bool clean_stream(unsigned int n, uint64_t each, uint64_t seed,
 		  char *why, size_t len);
+
+/* A completion kept rather than returned. */
+struct held {
+	uint64_t	off;
+	uint32_t	len;
+};
+
+/* recv() the rest after detach; returns bytes read, sets *bad on mismatch. */
+uint64_t recv_rest(int fd, uint64_t seed, uint64_t pos, int *bad);
+/* recv() exactly want bytes (or until 10 s pass); returns bytes read. */
+uint64_t recv_some(int fd, uint64_t seed, uint64_t pos, uint64_t want,
+		   int *bad);
+
+/*
+ * A program's start: SIGPIPE ignored, the TAP group, rng seeded with
+ * ZCRX_FUZZ_SEED or dflt_seed and the seed printed (debug_note added on
+ * the debug kernel).
+ */
+void fault_begin(const char *group, uint64_t dflt_seed, const char *debug_note);
+
+/*
+ * The checks that end the fault and fuzz runs (their last program): no
+ * pool, page or socket left, and a new context streams exactly.
+ */
+void end_checks(void);
+
+/* A zeroed shared anonymous mapping for forked children, or NULL (reported). */
+void *shared_board(size_t size);
 
 #endif /* ZCRX_TESTS_FAULT_H */
