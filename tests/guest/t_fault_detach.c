@@ -242,7 +242,7 @@ static void test_urgent(void)
 
 int main(void)
 {
-	fault_begin("fault", 0x7a637278, " (debug kernel: same counts)");
+	fault_start();
 	test_detach_race();
 	test_disconnect();
 	test_urgent();

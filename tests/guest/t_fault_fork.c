@@ -111,7 +111,7 @@ static void test_fork(int how)
 
 int main(void)
 {
-	fault_begin("fault", 0x7a637278, " (debug kernel: same counts)");
+	fault_start();
 	test_fork(FORK_READ);
 	test_fork(FORK_EXIT);
 	test_fork(FORK_KILLED);

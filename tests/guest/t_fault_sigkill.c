@@ -172,7 +172,7 @@ static void test_sigkill(void)
 
 int main(void)
 {
-	fault_begin("fault", 0x7a637278, " (debug kernel: same counts)");
+	fault_start();
 	board = shared_board(sizeof(*board));
 	if (!board)
 		return tap_exit();

@@ -296,7 +296,7 @@ int main(void)
 {
 	int defer;
 
-	fault_begin("fault", 0x7a637278, " (debug kernel: same counts)");
+	fault_start();
 	/*
 	 * PENDING buffers, and a freed pool's pages, wait for skbs to be
 	 * freed; the stack may defer that to an idle CPU

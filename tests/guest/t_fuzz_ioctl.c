@@ -769,13 +769,13 @@ static void test_ioctl_fuzz(void)
 }
 
 
-int main(void)
+static void run(void)
 {
-	int defer = fuzz_begin(true);
-
-	if (defer == -2)
-		return tap_exit();
 	test_refused_attach_no_trace();
 	test_ioctl_fuzz();
-	return fuzz_end(defer, false);
+}
+
+int main(void)
+{
+	return fuzz_main(run, true, false);
 }

@@ -172,10 +172,5 @@ static void test_mmap_fuzz(void)
 
 int main(void)
 {
-	int defer = fuzz_begin(false);
-
-	if (defer == -2)
-		return tap_exit();
-	test_mmap_fuzz();
-	return fuzz_end(defer, false);
+	return fuzz_main(test_mmap_fuzz, false, false);
 }

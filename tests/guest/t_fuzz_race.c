@@ -259,10 +259,5 @@ static void test_race(void)
 
 int main(void)
 {
-	int defer = fuzz_begin(false);
-
-	if (defer == -2)
-		return tap_exit();
-	test_race();
-	return fuzz_end(defer, false);
+	return fuzz_main(test_race, false, false);
 }

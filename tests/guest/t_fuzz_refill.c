@@ -333,10 +333,5 @@ static void test_refill_fuzz(void)
 
 int main(void)
 {
-	int defer = fuzz_begin(false);
-
-	if (defer == -2)
-		return tap_exit();
-	test_refill_fuzz();
-	return fuzz_end(defer, true);
+	return fuzz_main(test_refill_fuzz, false, true);
 }

@@ -119,6 +119,8 @@ uint64_t recv_some(int fd, uint64_t seed, uint64_t pos, uint64_t want,
  * the debug kernel).
  */
 void fault_begin(const char *group, uint64_t dflt_seed, const char *debug_note);
+/* That, for the fault programs (group "fault"). */
+void fault_start(void);
 
 /*
  * The checks that end the fault and fuzz runs (their last program): no

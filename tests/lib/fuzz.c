@@ -121,31 +121,28 @@ int cap_ipc_lock(bool on)
 	return syscall(SYS_capset, &h, d) ? -errno : 0;
 }
 
-int fuzz_begin(bool report)
+int fuzz_main(void (*run)(void), bool first, bool last)
 {
 	struct rlimit rl = { FUZZ_MEMLOCK, FUZZ_MEMLOCK }, nof = { 4096, 4096 };
-	int capr;
+	int capr, defer;
 
 	fault_begin("fuzz", 0x7a637278667a7a, " (debug: 500000 ioctl calls)");
 	setrlimit(RLIMIT_NOFILE, &nof);
 	/* Pools count against a 32 MiB RLIMIT_MEMLOCK: no OOM by huge setups. */
 	setrlimit(RLIMIT_MEMLOCK, &rl);
 	capr = cap_ipc_lock(false);
-	if ((report || capr) &&
+	if ((first || capr) &&
 	    !CHECK("fuzz_without_cap_ipc_lock", capr == 0, "capset: %s",
 		   strerror(-capr)))
-		return -2;
+		return tap_exit();
 	/*
 	 * A freed pool's pages stay counted until the skbs holding them are
 	 * freed, which the stack may defer to an idle CPU
 	 * (net.core.skb_defer_max, see docs/design.md): the leak checks
 	 * would wait on unrelated traffic.  Off here.
 	 */
-	return sysctl_int("/proc/sys/net/core/skb_defer_max", 0);
-}
-
-int fuzz_end(int defer, bool last)
-{
+	defer = sysctl_int("/proc/sys/net/core/skb_defer_max", 0);
+	run();
 	cap_ipc_lock(true);
 	if (last)
 		end_checks();

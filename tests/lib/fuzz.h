@@ -39,14 +39,12 @@ void acc_print(const struct stats_acc *a, const char *title);
 int cap_ipc_lock(bool on);
 
 /*
- * A fuzzer's start (group "fuzz"): seed, limits, CAP_IPC_LOCK dropped,
- * skb_defer_max 0.  report: print fuzz.fuzz_without_cap_ipc_lock even when
- * it passes (one program does; a failure is always printed).  Returns the
- * old skb_defer_max for fuzz_end() (-1: none), or -2 if the capability
- * could not be dropped: then return tap_exit().
+ * A fuzzer's main: the start (group "fuzz"): seed, limits, CAP_IPC_LOCK
+ * dropped (first: print fuzz.fuzz_without_cap_ipc_lock even when that
+ * works; one program does, a failure is always printed), skb_defer_max 0;
+ * then run(); then the end: CAP_IPC_LOCK back, end_checks() if last,
+ * skb_defer_max back.  Returns the exit status.
  */
-int fuzz_begin(bool report);
-/* The end: CAP_IPC_LOCK back, end_checks() if last, skb_defer_max back. */
-int fuzz_end(int defer, bool last);
+int fuzz_main(void (*run)(void), bool first, bool last);
 
 #endif /* ZCRX_TESTS_FUZZ_H */

@@ -16,14 +16,20 @@ const int oracle_eno[E_N] = { EINVAL, E2BIG, ENOMEM, EEXIST, ENXIO, EBADF,
 			      ENOENT, ENOTTY, EFAULT, ENOBUFS, EPERM, EAGAIN,
 			      EPIPE, ECONNRESET };
 
-int eslot(int e)
+/* The index of e in tab[n], or -1. */
+static int slot_of(const int *tab, int n, int e)
 {
 	int i;
 
-	for (i = 0; i < E_N; i++)
-		if (oracle_eno[i] == e)
+	for (i = 0; i < n; i++)
+		if (tab[i] == e)
 			return i;
 	return -1;
+}
+
+int eslot(int e)
+{
+	return slot_of(oracle_eno, E_N, e);
 }
 
 bool in_mask(unsigned int mask, long r)
@@ -340,12 +346,7 @@ static const int mno[M_N] = { EINVAL, EACCES, ENXIO, ENOMEM, EOVERFLOW,
 
 int mslot(int e)
 {
-	int i;
-
-	for (i = 0; i < M_N; i++)
-		if (mno[i] == e)
-			return i;
-	return -1;
+	return slot_of(mno, M_N, e);
 }
 
 struct oracle_mmap_answer oracle_mmap(const struct oracle_maps *m, bool nopool,

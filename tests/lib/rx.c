@@ -19,6 +19,16 @@ void rx_account(const struct zcrx *z, struct rx_conn *rc,
 		rc->copied += cqe->len;
 }
 
+bool rx_end(struct rx_conn *rc, const struct zcrxdev_cqe *cqe)
+{
+	if (!(cqe->flags & (ZCRXDEV_CQE_EOF | ZCRXDEV_CQE_ERROR)))
+		return false;
+	rc->ends++;
+	rc->eof = !!(cqe->flags & ZCRXDEV_CQE_EOF);
+	rc->error = cqe->flags & ZCRXDEV_CQE_ERROR ? cqe->error : 0;
+	return true;
+}
+
 int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
 	   const struct rx_opts *o)
 {
@@ -53,10 +63,7 @@ int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
 				continue;
 			}
 			rc = &c[cqe->tag];
-			if (cqe->flags & (ZCRXDEV_CQE_EOF | ZCRXDEV_CQE_ERROR)) {
-				rc->ends++;
-				rc->eof = !!(cqe->flags & ZCRXDEV_CQE_EOF);
-				rc->error = cqe->flags & ZCRXDEV_CQE_ERROR ? cqe->error : 0;
+			if (rx_end(rc, cqe)) {
 				if (rc->ends == 1)
 					left--;
 				continue;

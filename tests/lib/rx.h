@@ -31,6 +31,9 @@ struct rx_opts {
 void rx_account(const struct zcrx *z, struct rx_conn *rc,
 		const struct zcrxdev_cqe *cqe);
 
+/* An EOF or error completion: count it in rc and return true. */
+bool rx_end(struct rx_conn *rc, const struct zcrxdev_cqe *cqe);
+
 /* Receive until every connection has ended; returns 0 or -ETIME. */
 int rx_run(struct zcrx *z, struct rx_conn *c, unsigned int n,
 	   const struct rx_opts *o);
