@@ -95,12 +95,17 @@ TEST_HDRS  := $(wildcard tests/lib/*.h) lib/include/zcrx.h include/uapi/linux/zc
 TESTLIB_OBJS := $(patsubst tests/lib/%.c,$(B)/tests/lib/%.o,$(wildcard tests/lib/*.c))
 TESTLIB    := $(B)/tests/lib/libtests.a
 
-tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION)
+tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION) \
+	$(B)/tests/guest/lib/tap.sh
 
 # The guest finds the library next to the tests (rpath $ORIGIN/lib).
 $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
 	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@
+# The shell tests' TAP helper, as /tests/lib/tap.sh.
+$(B)/tests/guest/lib/tap.sh: tests/lib/tap.sh
+	@mkdir -p $(@D)
+	cp $< $@
 examples: lib $(EX_BINS)
 
 $(B)/tests/lib/%.o: tests/lib/%.c $(TEST_HDRS)

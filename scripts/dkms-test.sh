@@ -35,10 +35,11 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 verbose=${V:-0}
+. tests/lib/tap.sh
 
-ok() { echo "ok - dkms.$1"; }
-nok() { echo "not ok - dkms.$1: $2"; failed=1; }
-skip() { echo "ok - dkms.$1 # SKIP $2"; }
+ok() { tap_line "ok - dkms.$1"; }
+nok() { tap_line "not ok - dkms.$1: $2"; failed=1; }
+skip() { tap_line "ok - dkms.$1 # SKIP $2"; }
 diag() { sed 's/^/# /'; }
 failed=0
 
@@ -139,8 +140,9 @@ write_guest_test() {
 # The DKMS-installed zcrx in a guest: modprobe, device node, one stream.
 rel=$(uname -r)
 kmod=/usr/local/sbin		# kmod's modprobe and modinfo, as on Debian
-ok() { echo "ok - dkms.$1"; }
-nok() { echo "not ok - dkms.$1: $2"; }
+. /tests/lib/tap.sh
+ok() { tap_line "ok - dkms.$1"; }
+nok() { tap_line "not ok - dkms.$1: $2"; }
 
 # /init loaded /zcrx.ko (the same build); unload it: modprobe must find it.
 tries=0
@@ -221,6 +223,7 @@ if [ "$got" = "$want" ] && grep -q '^rc=0' /tmp/rx.err; then
 else
 	nok stream_4MiB_verified "sha256 $got, want $want; $(tr '\n' ' ' </tmp/rx.err)"
 fi
+tap_plan
 GUEST
 }
 
@@ -269,19 +272,21 @@ guest_boot() {
 		"$tmp/initrd-$rel.cpio.gz" "$log" 300 || grc=$?
 	[[ $verbose == 1 ]] && diag <"$log"
 
-	local finished=0
-	while read -r status name reason; do
+	# check.sh parses the guest's output; its result lines, renamed here.
+	local status name reason
+	while read -r status _ name reason; do
 		case $status in
-		DONE) finished=1 ;;
 		PASS) ok "$rel.${name#dkms.}" ;;
 		SKIP) skip "$rel.${name#dkms.}" "$reason" ;;
-		FAIL) nok "$rel.${name#dkms.}" "$reason" ;;
+		FAIL)
+			if [[ $name == guest.completed ]]; then
+				nok "$rel.guest_completed" "guest did not finish (QEMU status $grc)"
+				tail -n 40 "$log" | diag
+			else
+				nok "$rel.${name#dkms.}" "$reason"
+			fi ;;
 		esac
-	done < <(sed -n 's/^@@ZCRX@@ //p' "$log")
-	if [[ $finished -eq 0 ]]; then
-		nok "$rel.guest_completed" "guest did not finish (QEMU status $grc)"
-		tail -n 40 "$log" | diag
-	fi
+	done < <(scripts/check.sh --parse-log "$rel" "$log")
 	if hits=$(scripts/vm/scan-log.sh "$log"); then
 		ok "$rel.kernel_log_clean"
 	else
@@ -387,4 +392,5 @@ t0=$SECONDS
 outside
 rc=$?
 echo "# dkms-test.sh took $((SECONDS - t0)) s"
+tap_plan
 exit $rc
