@@ -95,8 +95,14 @@ TEST_HDRS  := $(wildcard tests/lib/*.h) lib/include/zcrx.h include/uapi/linux/zc
 TESTLIB_OBJS := $(patsubst tests/lib/%.c,$(B)/tests/lib/%.o,$(wildcard tests/lib/*.c))
 TESTLIB    := $(B)/tests/lib/libtests.a
 
+# Tests whose source is gone (renamed, split) must not stay in build/ to
+# be run again: the guest runs every t_* it finds there.
+STALE_TESTS := $(filter-out $(UNIT_BINS) $(GUEST_BINS),\
+	       $(wildcard $(B)/tests/unit/t_* $(B)/tests/guest/t_*))
+
 tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION) \
 	$(B)/tests/guest/lib/tap.sh
+	$(if $(STALE_TESTS),rm -f $(STALE_TESTS))
 
 # The guest finds the library next to the tests (rpath $ORIGIN/lib).
 $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so

@@ -317,6 +317,16 @@ if [[ ${1:-} == --parse-log ]]; then
 	exit
 fi
 
+# A name in ZCRX_TESTS that is no test (renamed, split) would select
+# nothing and pass: say so.
+selection=${ZCRX_TESTS:-}
+for want in ${selection//,/ }; do
+	want=${want%.sh}
+	[[ -e build/tests/guest/$want || -e build/tests/guest/$want.sh ||
+	   -e build/tests/unit/$want || -e build/tests/unit/$want.sh ]] ||
+		report FAIL host "selection.$want" "ZCRX_TESTS names no test in build/tests"
+done
+
 run_host_tests
 
 if [[ ${ZCRX_DEBUG_KERNEL:-1} == only ]]; then
