@@ -190,7 +190,8 @@ run_host() {
 # --- Aggregation --------------------------------------------------------------------
 
 # Lines of one kind from the log, with the guest's "# " prefix removed.
-lines_of() { sed -n "s/^\(# \)\{0,1\}$1 //p" "$guest_log" | tr -d '\r'; }
+# A guest's lines come behind /init's "@@ZCRX@@ |"; a run here, bare.
+lines_of() { sed -n "s/^\(@@ZCRX@@ |\)\{0,1\}\(# \)\{0,1\}$1 //p" "$guest_log" | tr -d '\r'; }
 
 aggregate() {
 	local hdr all=$out/.runs-all.csv zcat=$out/.zc-runs.csv

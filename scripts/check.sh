@@ -129,29 +129,33 @@ tap_parse() {
 }
 
 # parse_guest_log KERNEL LOG: the results of one guest run.  /init frames
-# each test's output (tests/guest/init):
+# each test's output, every line behind "@@ZCRX@@ |" (tests/guest/init):
 #   @@ZCRX@@ BEGIN <name>
+#   @@ZCRX@@ |<a line the test printed>
 #   @@ZCRX@@ END <name> <status> <seconds> <timeout>
-# and ends with "@@ZCRX@@ DONE" (sets finished=1).  Lines outside a frame
-# (the kernel's, /init's own "# " notes) are no results.
+# and ends with "@@ZCRX@@ DONE" (sets finished=1).  Other lines (the
+# kernel's, /init's own "# " notes) are no test's output.
 parse_guest_log() {
-	local kernel=$1 log=$2 line name= out= in=0 rest ename rc took tmo note
+	local kernel=$1 log=$2 line name= out= in=0 ename rc took tmo note
 	finished=0
 	while IFS= read -r line; do
 		line=${line%$'\r'}
 		case $line in
+		"@@ZCRX@@ |"*)
+			if [[ $in == 1 ]]; then out+="${line#"@@ZCRX@@ |"}"$'\n'; fi ;;
 		"@@ZCRX@@ BEGIN "*)
-			if [[ $in == 1 ]]; then	# no footer: lost, say so
+			if [[ $in == 1 ]]; then	# no footer: say so
 				tap_parse "$kernel" "$name" "" " (no end: output lost)" 0 <<<"$out"
 			fi
 			name=${line#"@@ZCRX@@ BEGIN "} out= in=1 ;;
 		"@@ZCRX@@ END "*)
-			rest=${line#"@@ZCRX@@ END "}
-			read -r ename rc took tmo <<<"$rest"
+			read -r ename rc took tmo <<<"${line#"@@ZCRX@@ END "}"
 			if [[ $in == 1 && $ename != "$name" ]]; then
-				out+="$line"$'\n'	# a test's own text
-				continue
+				tap_parse "$kernel" "$name" "" " (no end: output lost)" 0 <<<"$out"
+				in=0
 			fi
+			# A footer without its header: the output was lost.
+			[[ $in == 1 ]] || out=
 			# TERM at the timeout: status 128 + 15 after tmo seconds.
 			note=
 			if [[ $rc =~ ^[0-9]+$ && $rc -ge 128 && $took =~ ^[0-9.]+$ &&
@@ -159,14 +163,11 @@ parse_guest_log() {
 			   awk -v t="$took" -v m="$tmo" 'BEGIN { exit !(t >= m) }'; then
 				note=" (timed out after $tmo s)"
 			fi
-			# A footer without its header: the output was lost.
-			[[ $in == 1 ]] || out=
+			[[ $rc != unknown ]] || rc=
 			tap_parse "$kernel" "$ename" "$rc" "$note" 0 <<<"$out"
 			in=0 name= out= ;;
 		"@@ZCRX@@ DONE")
-			if [[ $in == 1 ]]; then out+="$line"$'\n'; else finished=1; fi ;;
-		*)
-			if [[ $in == 1 ]]; then out+="$line"$'\n'; fi ;;
+			finished=1 ;;
 		esac
 	done <"$log"
 	if [[ $in == 1 ]]; then
