@@ -96,26 +96,49 @@ GUEST_BINS := $(patsubst tests/guest/%.c,$(B)/tests/guest/%,$(GUEST_SRCS)) \
 	      $(patsubst tests/guest/%,$(B)/tests/guest/%,$(GUEST_SH))
 EX_BINS    := $(patsubst examples/%.c,$(B)/examples/%,$(EX_SRCS))
 TEST_HDRS  := $(wildcard tests/lib/*.h) lib/include/zcrx.h $(UAPI_H)
+# The test helpers (tests/lib/*.c), compiled once into one archive that
+# every host and guest test links.
+TESTLIB_OBJS := $(patsubst tests/lib/%.c,$(B)/tests/lib/%.o,$(wildcard tests/lib/*.c))
+TESTLIB    := $(B)/tests/lib/libtests.a
 
-tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION)
+# Tests whose source is gone (renamed, split) must not stay in build/ to
+# be run again: the guest runs every t_* it finds there.
+STALE_TESTS := $(filter-out $(UNIT_BINS) $(GUEST_BINS),\
+	       $(wildcard $(B)/tests/unit/t_* $(B)/tests/guest/t_*))
+
+tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION) \
+	$(B)/tests/guest/lib/tap.sh
+	$(if $(STALE_TESTS),rm -f $(STALE_TESTS))
 
 # The guest finds the library next to the tests (rpath $ORIGIN/lib).
 $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
 	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@
+# The shell tests' TAP helper, as /tests/lib/tap.sh.
+$(B)/tests/guest/lib/tap.sh: tests/lib/tap.sh
+	@mkdir -p $(@D)
+	cp $< $@
 examples: lib $(EX_BINS)
 
-$(B)/tests/unit/%: tests/unit/%.c $(TEST_HDRS) $(B)/lib/libzcrx.a
+$(B)/tests/lib/%.o: tests/lib/%.c $(TEST_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(B)/lib/libzcrx.a -lpthread
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -c -o $@ $<
 
-$(B)/tests/guest/%: tests/guest/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX) -lpthread
+$(TESTLIB): $(TESTLIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
 
-$(B)/tests/guest/%: tests/guest/helpers/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
+$(B)/tests/unit/%: tests/unit/%.c $(TEST_HDRS) $(TESTLIB) $(B)/lib/libzcrx.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX) -lpthread
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(TESTLIB) $(B)/lib/libzcrx.a -lpthread
+
+$(B)/tests/guest/%: tests/guest/%.c $(TEST_HDRS) $(TESTLIB) $(B)/lib/libzcrx.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(TESTLIB) $(LINK_ZCRX) -lpthread
+
+$(B)/tests/guest/%: tests/guest/helpers/%.c $(TEST_HDRS) $(TESTLIB) $(B)/lib/libzcrx.so
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(TESTLIB) $(LINK_ZCRX) -lpthread
 
 $(B)/tests/guest/%: examples/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)

@@ -112,7 +112,7 @@ monitor_summary() {	# MONITOR_FILE: "x of y CPU-seconds (z%)" used by others
 # --- Running the matrix ------------------------------------------------------------
 
 run_guest() {
-	local rel dir cache grc=0 accel=${ACCEL:-tcg} gpid mpid
+	local rel dir cache grc=0 accel=${ACCEL:-tcg} gpid mpid fails
 	"$top/scripts/deps.sh" >/dev/null
 	need_gnuplot
 	[[ -x build/bench/receiver ]] || make -s bench-progs
@@ -165,8 +165,10 @@ run_guest() {
 		tail -n 30 "$guest_log" >&2
 		guest_ok=0
 	fi
-	if grep -q '^@@ZCRX@@ FAIL' "$guest_log"; then
-		grep '^@@ZCRX@@ FAIL' "$guest_log" | head -n 20 >&2
+	# check.sh parses the guest's output (its TAP lines).
+	fails=$(scripts/check.sh --parse-log "$rel" "$guest_log" | grep '^FAIL' || true)
+	if [[ -n $fails ]]; then
+		head -n 20 <<<"$fails" >&2
 		guest_ok=0
 	fi
 	if ! "$vm/scan-log.sh" "$guest_log" >&2; then
@@ -193,7 +195,8 @@ run_host() {
 # --- Aggregation --------------------------------------------------------------------
 
 # Lines of one kind from the log, with the guest's "# " prefix removed.
-lines_of() { sed -n "s/^\(# \)\{0,1\}$1 //p" "$guest_log" | tr -d '\r'; }
+# A guest's lines come behind /init's "@@ZCRX@@ |"; a run here, bare.
+lines_of() { sed -n "s/^\(@@ZCRX@@ |\)\{0,1\}\(# \)\{0,1\}$1 //p" "$guest_log" | tr -d '\r'; }
 
 aggregate() {
 	local hdr all=$out/.runs-all.csv zcat=$out/.zc-runs.csv

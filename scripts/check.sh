@@ -7,8 +7,13 @@
 #   1. Runs the host unit tests.
 #   2. For each kernel release from scripts/vm/kernels.sh: builds zcrx.ko
 #      against that release's headers, packs an initramfs with the guest
-#      tests, boots it under QEMU and collects the results the guest's /init
-#      prints, then scans the serial log for kernel warnings.
+#      tests, boots it under QEMU, parses the tests' output the guest's /init
+#      forwards, then scans the serial log for kernel warnings.
+#   The one parser of test output (TAP, tests/lib/tap.h) is tap_parse()
+#   below, for host and guest tests alike: a result line per check, a plan
+#   "1..N" at the end; a program that exits non-zero without a failed
+#   check (crashed, timed out), that says nothing, or whose plan is missing
+#   or wrong, fails too.
 #   3. Prints one line per result:
 #        PASS  <kernel>  <group.name>
 #        FAIL  <kernel>  <group.name>  <reason>
@@ -26,6 +31,11 @@
 #   ZCRX_GUEST_TIMEOUT=N    limit for one whole guest run (1200 s)
 #   ZCRX_APPEND="..."       extra kernel command line parameters
 #   V=1                     show build commands, test diagnostics, guest log
+#
+# scripts/check.sh --parse-log KERNEL LOG parses one guest's serial log
+# only: its result lines, whether it finished, the summary (the host test
+# t_check.sh feeds it canned logs; dkms-test.sh, demo.sh and bench.sh read
+# their guests' results this way).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,49 +63,128 @@ report() {
 # Indent a block of diagnostic text as "# " lines.
 diag() { sed "/^# /!s/^/# /"; }
 
-# --- Host unit tests ----------------------------------------------------------
+# --- Test output ---------------------------------------------------------------
 
-# Same rules as the guest's /init: result lines per check, and a program
-# that fails without saying why, or says nothing, is a failure of its own.
-run_host_test() {
-	local prog=$1 name out rc=0 line body why n_res=0 n_fail=0 other=
-	name=$(basename "$prog")
-	out=$(timeout -k 10 "$host_test_timeout" "$prog" 2>&1 </dev/null) || rc=$?
+# tap_parse KERNEL PROG STATUS NOTE SHOW <OUTPUT: the output of test
+# program PROG, which exited with STATUS (empty: unknown), into result
+# lines.  NOTE is added to the reason of a failed exit ("(timed out ...)");
+# SHOW=1 prints the diagnostics (the lines that are no result) as "# ".
+#   ok - group.name              PASS
+#   ok - group.name # SKIP why   SKIP
+#   not ok - group.name: why     FAIL
+#   1..N                         the plan: N results, printed last
+# and a program fails on its own (PROG.exit, PROG.no-results, PROG.plan)
+# when it exits non-zero without a failed check, exits 0 without a result,
+# or prints no plan or a wrong one.
+tap_parse() {
+	local kernel=$1 prog=$2 rc=$3 note=$4 show=$5
+	local line body why n_res=0 n_fail=0 plan= plans=0 other= failed_self=0
 	while IFS= read -r line; do
+		line=${line%$'\r'}
 		case $line in
 		"ok - "*" # SKIP"*)
 			body=${line#ok - }
 			why=${body#* # SKIP}
-			report SKIP host "${body%% # SKIP*}" "${why# }"
+			report SKIP "$kernel" "${body%% # SKIP*}" "${why# }"
 			n_res=$((n_res + 1)) ;;
 		"ok - "*)
-			report PASS host "${line#ok - }"
+			report PASS "$kernel" "${line#ok - }"
 			n_res=$((n_res + 1)) ;;
 		"not ok - "*)
 			body=${line#not ok - }
 			if [[ $body == *": "* ]]; then
-				report FAIL host "${body%%: *}" "${body#*: }"
+				report FAIL "$kernel" "${body%%: *}" "${body#*: }"
 			else
-				report FAIL host "$body"
+				report FAIL "$kernel" "$body"
 			fi
 			n_res=$((n_res + 1)) n_fail=$((n_fail + 1)) ;;
+		1..*)
+			if [[ ${line#1..} =~ ^[0-9]+$ ]]; then
+				plan=${line#1..} plans=$((plans + 1))
+			else
+				other+="$line"$'\n'
+			fi ;;
 		*) other+="$line"$'\n' ;;
 		esac
-	done <<<"$out"
+	done
 
-	if [[ $rc -ne 0 && $n_fail -eq 0 ]]; then
-		if [[ $rc -eq 124 ]]; then
-			report FAIL host "$name.exit" "status=$rc (timed out after $host_test_timeout s)"
-		else
-			report FAIL host "$name.exit" "status=$rc"
-		fi
-	elif [[ $rc -eq 0 && $n_res -eq 0 ]]; then
-		report FAIL host "$name.no-results" "exit status 0 but no result line"
+	if [[ $rc != 0 && $n_fail -eq 0 ]]; then
+		report FAIL "$kernel" "$prog.exit" "status=${rc:-unknown}$note"
+		failed_self=1
+	elif [[ $rc == 0 && $n_res -eq 0 ]]; then
+		report FAIL "$kernel" "$prog.no-results" "exit status 0 but no result line"
+		failed_self=1
+	fi
+	if [[ $plans -eq 0 ]]; then
+		# A crash already said so; after a failed check it did not.
+		[[ $failed_self == 1 ]] ||
+			report FAIL "$kernel" "$prog.plan" "no plan (1..N) after $n_res results: stopped early"
+	elif [[ $plans -gt 1 || $plan != "$n_res" ]]; then
+		report FAIL "$kernel" "$prog.plan" "planned $plan ($plans plans), $n_res results"
 	fi
 	# Diagnostics are noise when all went well.
-	if [[ -n ${other//$'\n'/} ]] && [[ $verbose == 1 || $rc -ne 0 ]]; then
+	if [[ -n ${other//$'\n'/} ]] && [[ $show == 1 ]]; then
 		printf '%s' "$other" | diag
 	fi
+}
+
+# parse_guest_log KERNEL LOG: the results of one guest run.  /init frames
+# each test's output, every line behind "@@ZCRX@@ |" (tests/guest/init):
+#   @@ZCRX@@ BEGIN <name>
+#   @@ZCRX@@ |<a line the test printed>
+#   @@ZCRX@@ END <name> <status> <seconds> <timeout>
+# and ends with "@@ZCRX@@ DONE" (sets finished=1).  Other lines (the
+# kernel's, /init's own "# " notes) are no test's output.
+parse_guest_log() {
+	local kernel=$1 log=$2 line name= out= in=0 ename rc took tmo note
+	finished=0
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		"@@ZCRX@@ |"*)
+			if [[ $in == 1 ]]; then out+="${line#"@@ZCRX@@ |"}"$'\n'; fi ;;
+		"@@ZCRX@@ BEGIN "*)
+			if [[ $in == 1 ]]; then	# no footer: say so
+				tap_parse "$kernel" "$name" "" " (no end: output lost)" 0 <<<"$out"
+			fi
+			name=${line#"@@ZCRX@@ BEGIN "} out= in=1 ;;
+		"@@ZCRX@@ END "*)
+			read -r ename rc took tmo <<<"${line#"@@ZCRX@@ END "}"
+			if [[ $in == 1 && $ename != "$name" ]]; then
+				tap_parse "$kernel" "$name" "" " (no end: output lost)" 0 <<<"$out"
+				in=0
+			fi
+			# A footer without its header: the output was lost.
+			[[ $in == 1 ]] || out=
+			# TERM at the timeout: status 128 + 15 after tmo seconds.
+			note=
+			if [[ $rc =~ ^[0-9]+$ && $rc -ge 128 && $took =~ ^[0-9.]+$ &&
+			      $tmo =~ ^[0-9]+$ && $tmo -gt 0 ]] &&
+			   awk -v t="$took" -v m="$tmo" 'BEGIN { exit !(t >= m) }'; then
+				note=" (timed out after $tmo s)"
+			fi
+			[[ $rc != unknown ]] || rc=
+			tap_parse "$kernel" "$ename" "$rc" "$note" 0 <<<"$out"
+			in=0 name= out= ;;
+		"@@ZCRX@@ DONE")
+			finished=1 ;;
+		esac
+	done <"$log"
+	if [[ $in == 1 ]]; then
+		tap_parse "$kernel" "$name" "" " (the guest stopped during the test)" 0 <<<"$out"
+	fi
+	return 0
+}
+
+# --- Host unit tests ----------------------------------------------------------
+
+run_host_test() {
+	local prog=$1 name out rc=0 note=
+	name=$(basename "$prog")
+	out=$(timeout -k 10 "$host_test_timeout" "$prog" 2>&1 </dev/null) || rc=$?
+	[[ $rc -ne 124 ]] || note=" (timed out after $host_test_timeout s)"
+	tap_parse host "$name" "$rc" "$note" \
+		"$([[ $verbose == 1 || $rc -ne 0 ]] && echo 1 || echo 0)" <<<"$out"
 }
 
 run_host_tests() {
@@ -144,7 +233,7 @@ boot_guest() {
 
 run_kernel() {
 	local rel=$1 dir=build/kernels/$1 log=build/logs/$1.log
-	local fails_before=$nfail t0 grc=0 finished=0 status name reason hits
+	local fails_before=$nfail t0 grc=0 reason hits
 
 	if ! build_module "$rel"; then
 		report FAIL "$rel" build.module "see build/logs/$rel.build.log"
@@ -174,14 +263,7 @@ run_kernel() {
 	fi
 	echo "# $rel: guest ran $((SECONDS - t0)) s"
 
-	# The guest's verdicts: "@@ZCRX@@ STATUS name [reason]" or "@@ZCRX@@ DONE".
-	while read -r status name reason; do
-		case $status in
-		DONE) finished=1 ;;
-		PASS | FAIL | SKIP) report "$status" "$rel" "$name" "$reason" ;;
-		esac
-	# Anchored: a test echoing "@@ZCRX@@ DONE" shows up as "# @@ZCRX@@ DONE".
-	done < <(sed -n 's/^@@ZCRX@@ //p' "$log")
+	parse_guest_log "$rel" "$log"
 
 	if [[ $finished -eq 0 ]]; then
 		if [[ $grc -eq 124 ]]; then
@@ -225,6 +307,25 @@ trap on_exit EXIT
 trap 'echo "# interrupted"; exit 130' INT TERM
 
 # --- Main --------------------------------------------------------------------------
+
+if [[ ${1:-} == --parse-log ]]; then
+	[[ $# -eq 3 ]] || { echo "usage: $0 --parse-log KERNEL LOG" >&2; summarised=1; exit 2; }
+	parse_guest_log "$2" "$3"
+	[[ $finished -eq 1 ]] || report FAIL "$2" guest.completed "no @@ZCRX@@ DONE in $3"
+	summary
+	[[ $nfail -eq 0 ]]
+	exit
+fi
+
+# A name in ZCRX_TESTS that is no test (renamed, split) would select
+# nothing and pass: say so.
+selection=${ZCRX_TESTS:-}
+for want in ${selection//,/ }; do
+	want=${want%.sh}
+	[[ -e build/tests/guest/$want || -e build/tests/guest/$want.sh ||
+	   -e build/tests/unit/$want || -e build/tests/unit/$want.sh ]] ||
+		report FAIL host "selection.$want" "ZCRX_TESTS names no test in build/tests"
+done
 
 run_host_tests
 

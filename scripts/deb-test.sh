@@ -48,9 +48,10 @@ cache=${ZCRX_CACHE:-$HOME/.cache/zcrx}
 version=$(cat VERSION)
 pkgs=(zcrx-dkms libzcrx0 libzcrx-dev)
 
-ok() { echo "ok - deb.$1"; }
-nok() { echo "not ok - deb.$1: $2"; failed=1; }
-skip() { echo "ok - deb.$1 # SKIP $2"; }
+. tests/lib/tap.sh
+ok() { tap_line "ok - deb.$1"; }
+nok() { tap_line "not ok - deb.$1: $2"; failed=1; }
+skip() { tap_line "ok - deb.$1 # SKIP $2"; }
 diag() { sed 's/^/# /'; }
 oneline() { tr '\n' ' ' | sed 's/ *$//'; }
 failed=0
@@ -379,7 +380,9 @@ inside() {
 
 	# 3. Boot the newest kernel with the module DKMS installed.
 	if [[ -x $tmp/recv/guest/zcrx_recv ]]; then
-		mkdir -p "$tmp/nolib"
+		mkdir -p "$tmp/nolib" "$tmp/recv/guest/lib"
+		# The guest test's TAP helper (/tests/lib/tap.sh).
+		cp tests/lib/tap.sh "$tmp/recv/guest/lib/"
 		rel=$(printf '%s\n' "$@" | sort -V | tail -n 1)
 		# libzcrx from where the package put it, not from build/lib.
 		ZCRX_GUEST_LIB_PATH=$tmp/nolib module_guest_boot deb "$rel" \

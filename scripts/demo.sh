@@ -32,8 +32,11 @@ echo "demo: booting $rel under QEMU (TCG), about a minute" >&2
 ZCRX_APPEND="${ZCRX_DEMO_BYTES:+ZCRX_DEMO_BYTES=$ZCRX_DEMO_BYTES}" \
 	"$vm/run-guest.sh" "${ZCRX_CACHE:-$HOME/.cache/zcrx}/kernels/$rel/vmlinuz" \
 	"$dir/initramfs.cpio.gz" "$dir/guest.log" 900 || true
-sed -n 's/^# demo: /  /p' "$dir/guest.log"
-if ! grep -q "PASS demo.stream_verified" "$dir/guest.log" ||
+sed -n 's/^@@ZCRX@@ |\(# \)\{0,1\}demo: /  /p' "$dir/guest.log"
+# check.sh parses the guest's output: the stream verified, nothing failed.
+results=$(scripts/check.sh --parse-log "$rel" "$dir/guest.log" || true)
+if ! grep -q "^PASS  $rel  demo.stream_verified$" <<<"$results" ||
+   grep -q '^FAIL' <<<"$results" ||
    ! scripts/vm/scan-log.sh "$dir/guest.log" >/dev/null; then
 	echo "demo: FAILED (log: $dir/guest.log)"
 	exit 1

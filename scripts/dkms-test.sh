@@ -41,10 +41,11 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 verbose=${V:-0}
+. tests/lib/tap.sh
 
-ok() { echo "ok - dkms.$1"; }
-nok() { echo "not ok - dkms.$1: $2"; failed=1; }
-skip() { echo "ok - dkms.$1 # SKIP $2"; }
+ok() { tap_line "ok - dkms.$1"; }
+nok() { tap_line "not ok - dkms.$1: $2"; failed=1; }
+skip() { tap_line "ok - dkms.$1 # SKIP $2"; }
 diag() { sed 's/^/# /'; }
 failed=0
 

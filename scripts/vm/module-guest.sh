@@ -38,6 +38,7 @@ install_test_main() {
 	fi
 	outside || rc=$?
 	echo "# ${0##*/} took $((SECONDS - t0)) s"
+	tap_plan
 	exit $rc
 }
 
@@ -80,8 +81,9 @@ write_guest_test() {
 # modprobe, device node, one stream through /tests/zcrx_recv.
 rel=$(uname -r)
 kmod=/usr/local/sbin		# kmod's modprobe and modinfo, as on Debian
-ok() { echo "ok - @GROUP@.$1"; }
-nok() { echo "not ok - @GROUP@.$1: $2"; }
+. /tests/lib/tap.sh
+ok() { tap_line "ok - @GROUP@.$1"; }
+nok() { tap_line "not ok - @GROUP@.$1: $2"; }
 
 # /init loaded /zcrx.ko (the same build); unload it: modprobe must find it.
 tries=0
@@ -162,6 +164,7 @@ if [ "$got" = "$want" ] && grep -q '^rc=0' /tmp/rx.err; then
 else
 	nok stream_4MiB_verified "sha256 $got, want $want; $(tr '\n' ' ' </tmp/rx.err)"
 fi
+tap_plan
 GUEST
 }
 
@@ -222,19 +225,21 @@ module_guest_boot() {
 		"$tmp/initrd-$rel.cpio.gz" "$log" 300 || grc=$?
 	[[ $verbose == 1 ]] && diag <"$log"
 
-	local finished=0
-	while read -r status name reason; do
+	# check.sh parses the guest's output; its result lines, renamed here.
+	local status name reason
+	while read -r status _ name reason; do
 		case $status in
-		DONE) finished=1 ;;
 		PASS) ok "$rel.${name#"$group".}" ;;
 		SKIP) skip "$rel.${name#"$group".}" "$reason" ;;
-		FAIL) nok "$rel.${name#"$group".}" "$reason" ;;
+		FAIL)
+			if [[ $name == guest.completed ]]; then
+				nok "$rel.guest_completed" "guest did not finish (QEMU status $grc)"
+				tail -n 40 "$log" | diag
+			else
+				nok "$rel.${name#"$group".}" "$reason"
+			fi ;;
 		esac
-	done < <(sed -n 's/^@@ZCRX@@ //p' "$log")
-	if [[ $finished -eq 0 ]]; then
-		nok "$rel.guest_completed" "guest did not finish (QEMU status $grc)"
-		tail -n 40 "$log" | diag
-	fi
+	done < <(scripts/check.sh --parse-log "$rel" "$log")
 	if hits=$(scripts/vm/scan-log.sh "$log"); then
 		ok "$rel.kernel_log_clean"
 	else

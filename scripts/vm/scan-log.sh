@@ -6,10 +6,10 @@
 # offending line as "<line number>: <text>" and exits 1 if there is any,
 # 0 if the log is clean, 2 on usage errors.
 #
-# Lines written by the guest's /init on behalf of the tests start with
-# "@@ZCRX@@ " (results) or "# " (test diagnostics); a test is allowed to
-# talk about "WARNING:" or "Oops" without failing the run, so those lines
-# are never inspected.
+# Lines written by the guest's /init start with "@@ZCRX@@ " (its frames
+# and, behind "@@ZCRX@@ |", every line a test prints) or "# " (its notes);
+# a test is allowed to talk about "WARNING:" or "Oops" without failing the
+# run, so those lines are never inspected.
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -r $1 ]]; then

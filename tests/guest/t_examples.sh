@@ -19,6 +19,7 @@
 #              that resets mid-stream.
 #   stat.*     zcrx_stat reads the counters of a running zcrx_recv through
 #              pidfd_getfd, and the module's gauges.
+. "${0%/*}/lib/tap.sh"
 port=5500
 ex=/tests
 fail_diag() { sed 's/^/# /' "$@" >&2; }
@@ -65,7 +66,7 @@ store() {
 	devs='' i=0
 	for size in $sizes; do
 		d=$(loopdev $((size / 1048576 + 2))) || {
-			echo "not ok - store.$name: losetup failed"
+			tap_line "not ok - store.$name: losetup failed"
 			return
 		}
 		devs="$devs $d"
@@ -102,9 +103,9 @@ store() {
 		i=$((i + 1))
 	done
 	if [ $rc = 0 ] && [ -z "$bad" ]; then
-		echo "ok - store.$name"
+		tap_line "ok - store.$name"
 	else
-		echo "not ok - store.$name: status $rc, mismatch:$bad"
+		tap_line "not ok - store.$name: status $rc, mismatch:$bad"
 		fail_diag /tmp/store.err
 	fi
 	grep '^zcrx_store:' /tmp/store.err | sed 's/^/# /' >&2
@@ -140,9 +141,9 @@ case $(uname -r) in
 esac
 if [ $rc = 0 ] && grep -q "$want" /tmp/store.err && grep -qF "$why" /tmp/store.err &&
    [ "$(head -c 1048576 "$d" | sha256sum | cut -d' ' -f1)" = "$(sum /tmp/reg.src)" ]; then
-	echo "ok - store.fixed_buffers_as_kernel_allows"
+	tap_line "ok - store.fixed_buffers_as_kernel_allows"
 else
-	echo "not ok - store.fixed_buffers_as_kernel_allows: status $rc, want '$why'"
+	tap_line "not ok - store.fixed_buffers_as_kernel_allows: status $rc, want '$why'"
 	fail_diag /tmp/store.err
 fi
 losetup -d "$d"
@@ -152,13 +153,13 @@ rm -f /tmp/reg.src /tmp/store-img.*
 # the registration pins them: zcrx_store declares the pins
 # (ZCRXDEV_IOC_PINS) and must keep the registration to the end.
 if grep -q "registered=dropped" /tmp/store.big.err 2>/dev/null; then
-	echo "not ok - store.registered_pool_recycled: buffers pinned by the declared io_uring registration stayed pending; zcrx_store unregistered"
+	tap_line "not ok - store.registered_pool_recycled: buffers pinned by the declared io_uring registration stayed pending; zcrx_store unregistered"
 elif grep -q "registered=yes" /tmp/store.big.err 2>/dev/null; then
-	echo "ok - store.registered_pool_recycled"
+	tap_line "ok - store.registered_pool_recycled"
 elif grep -q "registered=no" /tmp/store.big.err 2>/dev/null; then
-	echo "ok - store.registered_pool_recycled # SKIP this kernel cannot register the pool"
+	tap_line "ok - store.registered_pool_recycled # SKIP this kernel cannot register the pool"
 else
-	echo "not ok - store.registered_pool_recycled: no result from store.one_stream_24MiB_plus"
+	tap_line "not ok - store.registered_pool_recycled: no result from store.one_stream_24MiB_plus"
 fi
 rm -f /tmp/store.big.err
 
@@ -174,26 +175,26 @@ if dd if=/dev/zero of=/tmp/odirect.probe bs=4096 count=1 oflag=direct 2>/dev/nul
 	rc=$?
 	if [ $rc = 0 ] && [ "$(sum /tmp/tmpfs.out)" = "$(sum /tmp/tmpfs.src)" ] &&
 	   [ "$(stat -c %s /tmp/tmpfs.out)" = 3000001 ]; then
-		echo "ok - store.tmpfs_file_exact"
+		tap_line "ok - store.tmpfs_file_exact"
 	else
-		echo "not ok - store.tmpfs_file_exact: status $rc, size $(stat -c %s /tmp/tmpfs.out)"
+		tap_line "not ok - store.tmpfs_file_exact: status $rc, size $(stat -c %s /tmp/tmpfs.out)"
 		fail_diag /tmp/store.err
 	fi
 else
 	$ex/zcrx_store -p $port /tmp/tmpfs.out 2>/tmp/store.err
 	rc=$?
 	if [ $rc = 1 ] && grep -q "O_DIRECT refused" /tmp/store.err; then
-		echo "ok - store.tmpfs_refused_cleanly"
+		tap_line "ok - store.tmpfs_refused_cleanly"
 	else
-		echo "not ok - store.tmpfs_refused_cleanly: status $rc"
+		tap_line "not ok - store.tmpfs_refused_cleanly: status $rc"
 		fail_diag /tmp/store.err
 	fi
 fi
 rm -f /tmp/tmpfs.src /tmp/tmpfs.out /tmp/odirect.probe
 
 $ex/zcrx_store >/dev/null 2>&1
-[ $? = 2 ] && echo "ok - store.usage_without_files" ||
-	echo "not ok - store.usage_without_files: status not 2"
+[ $? = 2 ] && tap_line "ok - store.usage_without_files" ||
+	tap_line "not ok - store.usage_without_files: status not 2"
 
 # --- forward ------------------------------------------------------------------
 
@@ -277,9 +278,9 @@ forward() {
 	fi
 	if [ $rc = 0 ] && [ "$(sum /tmp/fwd.out)" = "$(sum /tmp/fwd.src)" ] &&
 	   [ -z "$why" ]; then
-		echo "ok - forward.$name"
+		tap_line "ok - forward.$name"
 	else
-		echo "not ok - forward.$name: status $rc, $(stat -c %s /tmp/fwd.out 2>/dev/null) of $size bytes arrived,$why"
+		tap_line "not ok - forward.$name: status $rc, $(stat -c %s /tmp/fwd.out 2>/dev/null) of $size bytes arrived,$why"
 		fail_diag /tmp/fwd.err
 	fi
 	grep '^zcrx_forward:' /tmp/fwd.err | sed 's/^/# /' >&2
@@ -316,9 +317,9 @@ want=$(for i in 0 1 2 3; do sum /tmp/fwd4.src.$i; done | sort)
 got=$(for i in 0 1 2 3; do sum /tmp/fwd4/conn-$i 2>/dev/null; done | sort)
 why=$(fwd_counters $total)
 if [ $rc = 0 ] && [ $rrc = 0 ] && [ "$got" = "$want" ] && [ -z "$why" ]; then
-	echo "ok - forward.four_streams_into_zcrx_recv"
+	tap_line "ok - forward.four_streams_into_zcrx_recv"
 else
-	echo "not ok - forward.four_streams_into_zcrx_recv: forward status $rc, zcrx_recv status $rrc, sha256 $([ "$got" = "$want" ] && echo match || echo differ),$why"
+	tap_line "not ok - forward.four_streams_into_zcrx_recv: forward status $rc, zcrx_recv status $rrc, sha256 $([ "$got" = "$want" ] && echo match || echo differ),$why"
 	fail_diag /tmp/fwd.err /tmp/fwd4.rx
 fi
 grep '^zcrx_forward:' /tmp/fwd.err | sed 's/^/# /' >&2
@@ -351,9 +352,9 @@ if [ $rc = 1 ] && [ $src = 0 ] &&
    [ "$(fwd_val sent)" = "$(fwd_val bytes)" ] &&
    [ "$(fwd_val released)" = "$(fwd_val bytes)" ] &&
    [ "$(fwd_val sent_completions)" = "$sends" ]; then
-	echo "ok - forward.destination_reset_send_error"
+	tap_line "ok - forward.destination_reset_send_error"
 else
-	echo "not ok - forward.destination_reset_send_error: status $rc, sender status $src"
+	tap_line "not ok - forward.destination_reset_send_error: status $rc, sender status $src"
 	fail_diag /tmp/fwd.err
 fi
 grep '^zcrx_forward:' /tmp/fwd.err | sed 's/^/# /' >&2
@@ -368,9 +369,9 @@ listening $port && socat -u FILE:/tmp/fwd.src TCP4:127.0.0.1:$port 2>/dev/null
 wait $pid
 rc=$?
 if [ $rc = 1 ] && grep -q "Connection refused" /tmp/fwd.err; then
-	echo "ok - forward.destination_refused"
+	tap_line "ok - forward.destination_refused"
 else
-	echo "not ok - forward.destination_refused: status $rc"
+	tap_line "not ok - forward.destination_refused: status $rc"
 	fail_diag /tmp/fwd.err
 fi
 rm -f /tmp/fwd.src /tmp/fwd.err
@@ -406,9 +407,9 @@ copied=$(sed -n 's/^  bytes_copied *//p' /tmp/stat.out)
 if [ $rc = 0 ] && grep -q "^pid $rx (zcrx_recv) fd [0-9]*:" /tmp/stat.out &&
    [ "${copied:-0}" -gt 0 ] && grep -q '^  sockets_attached  1$' /tmp/stat.out &&
    grep -q '^module: pools 1 pool_pages 64 (.*) sockets 1$' /tmp/stat.out; then
-	echo "ok - stat.pid_once"
+	tap_line "ok - stat.pid_once"
 else
-	echo "not ok - stat.pid_once: status $rc"
+	tap_line "not ok - stat.pid_once: status $rc"
 	fail_diag /tmp/stat.out
 fi
 
@@ -416,27 +417,27 @@ fd=$(ls -l /proc/$rx/fd | sed -n 's|.* \([0-9]*\) -> /dev/zcrx$|\1|p' | head -n 
 $ex/zcrx_stat -p $rx -f "$fd" >/tmp/stat.out 2>&1
 rc=$?
 if [ -n "$fd" ] && [ $rc = 0 ] && grep -q "^pid $rx (zcrx_recv) fd $fd:" /tmp/stat.out; then
-	echo "ok - stat.pid_and_fd"
+	tap_line "ok - stat.pid_and_fd"
 else
-	echo "not ok - stat.pid_and_fd: fd '$fd', status $rc"
+	tap_line "not ok - stat.pid_and_fd: fd '$fd', status $rc"
 	fail_diag /tmp/stat.out
 fi
 
 $ex/zcrx_stat -p $rx -f 0 >/tmp/stat.out 2>&1
 rc=$?
 if [ $rc = 1 ] && grep -q "not a /dev/zcrx descriptor" /tmp/stat.out; then
-	echo "ok - stat.wrong_fd_refused"
+	tap_line "ok - stat.wrong_fd_refused"
 else
-	echo "not ok - stat.wrong_fd_refused: status $rc"
+	tap_line "not ok - stat.wrong_fd_refused: status $rc"
 	fail_diag /tmp/stat.out
 fi
 
 $ex/zcrx_stat >/tmp/stat.out 2>&1
 rc=$?
 if [ $rc = 0 ] && grep -q "^pid $rx (zcrx_recv) fd $fd:" /tmp/stat.out; then
-	echo "ok - stat.all_processes"
+	tap_line "ok - stat.all_processes"
 else
-	echo "not ok - stat.all_processes: status $rc"
+	tap_line "not ok - stat.all_processes: status $rc"
 	fail_diag /tmp/stat.out
 fi
 
@@ -446,9 +447,9 @@ lines=$(grep -c "^ *$rx zcrx_recv " /tmp/stat.out)
 rate=$(grep "^ *$rx zcrx_recv " /tmp/stat.out | tail -n 1 | awk '{ print $4 }')
 if [ $rc = 0 ] && [ "$lines" = 3 ] && [ "$(grep -c '^module:' /tmp/stat.out)" = 3 ] &&
    [ "$rate" != "-" ]; then
-	echo "ok - stat.every_second"
+	tap_line "ok - stat.every_second"
 else
-	echo "not ok - stat.every_second: status $rc, $lines lines"
+	tap_line "not ok - stat.every_second: status $rc, $lines lines"
 	fail_diag /tmp/stat.out
 fi
 
@@ -456,27 +457,27 @@ fi
 su -s /bin/sh nobody -c "$ex/zcrx_stat -p $rx" >/tmp/stat.out 2>&1
 rc=$?
 if [ $rc = 1 ] && grep -q "not permitted" /tmp/stat.out; then
-	echo "ok - stat.other_user_refused"
+	tap_line "ok - stat.other_user_refused"
 else
-	echo "not ok - stat.other_user_refused: status $rc"
+	tap_line "not ok - stat.other_user_refused: status $rc"
 	fail_diag /tmp/stat.out
 fi
 
 $ex/zcrx_stat -p $$ >/tmp/stat.out 2>&1
 rc=$?
 if [ $rc = 1 ] && grep -q "has no /dev/zcrx open" /tmp/stat.out; then
-	echo "ok - stat.process_without_pool"
+	tap_line "ok - stat.process_without_pool"
 else
-	echo "not ok - stat.process_without_pool: status $rc"
+	tap_line "not ok - stat.process_without_pool: status $rc"
 	fail_diag /tmp/stat.out
 fi
 
 $ex/zcrx_stat -p 999999 >/tmp/stat.out 2>&1
 rc=$?
 if [ $rc = 1 ] && grep -q "no such process" /tmp/stat.out; then
-	echo "ok - stat.no_such_process"
+	tap_line "ok - stat.no_such_process"
 else
-	echo "not ok - stat.no_such_process: status $rc"
+	tap_line "not ok - stat.no_such_process: status $rc"
 	fail_diag /tmp/stat.out
 fi
 
@@ -485,9 +486,9 @@ wait $snd
 wait $rx
 rc=$?
 if [ $rc = 0 ] && grep -q "bytes=2097152 " /tmp/stat.rx; then
-	echo "ok - stat.receiver_unharmed"
+	tap_line "ok - stat.receiver_unharmed"
 else
-	echo "not ok - stat.receiver_unharmed: status $rc"
+	tap_line "not ok - stat.receiver_unharmed: status $rc"
 	fail_diag /tmp/stat.rx
 fi
 
@@ -499,9 +500,10 @@ for _ in $(seq 30); do
 	sleep 0.1
 done
 if [ $rc = 0 ] && grep -q '^module: pools 0 pool_pages 0 (0.0 MiB) sockets 0$' /tmp/stat.out; then
-	echo "ok - stat.pool_freed_after_owner_exit"
+	tap_line "ok - stat.pool_freed_after_owner_exit"
 else
-	echo "not ok - stat.pool_freed_after_owner_exit: status $rc"
+	tap_line "not ok - stat.pool_freed_after_owner_exit: status $rc"
 	fail_diag /tmp/stat.out
 fi
 rm -f /tmp/stat.*
+tap_plan

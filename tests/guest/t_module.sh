@@ -5,11 +5,12 @@
 # The module: device node and mode, refused unload while in use, and 20
 # load/unload cycles with a verified stream in between; after each cycle
 # the module's page and pool gauges are back to zero.
+. "${0%/*}/lib/tap.sh"
 mod=${ZCRX_MODULE:-/zcrx.ko}
 sys=/sys/class/misc/zcrx
 
 check() {	# check NAME CONDITION-EXIT-STATUS MESSAGE
-	if [ "$2" -eq 0 ]; then echo "ok - module.$1"; else echo "not ok - module.$1: $3"; fi
+	if [ "$2" -eq 0 ]; then tap_line "ok - module.$1"; else tap_line "not ok - module.$1: $3"; fi
 }
 
 mode=$(stat -c %a /dev/zcrx 2>/dev/null)
@@ -61,3 +62,4 @@ while [ $i -lt 20 ]; do
 done
 [ -z "$fail" ]
 check load_unload_20_cycles_with_traffic $? "failed:$fail"
+tap_plan

@@ -5,6 +5,7 @@
 # Streams of random data from standard senders (busybox nc, socat) into
 # the example receiver, each checked by sha256 against the sender's copy
 # and by the receiver's own count of bytes (copied + zero-copy == total).
+. "${0%/*}/lib/tap.sh"
 port=5300
 src=/tmp/stream.src
 
@@ -38,9 +39,9 @@ stream() {
 	if [ "$got" = "$want" ] && grep -q "bytes=$size " /tmp/rx.err &&
 	   grep -q "^rc=0" /tmp/rx.err &&
 	   grep "zcrx_recv: bytes" /tmp/rx.err | grep -q -- "$want_line"; then
-		echo "ok - stream.$name"
+		tap_line "ok - stream.$name"
 	else
-		echo "not ok - stream.$name: sha256 $got, want $want; $(tr '\n' ' ' < /tmp/rx.err)"
+		tap_line "not ok - stream.$name: sha256 $got, want $want; $(tr '\n' ' ' < /tmp/rx.err)"
 	fi
 	grep "zcrx_recv: bytes" /tmp/rx.err | sed 's/^/# /' >&2
 	rm -f $src
@@ -69,3 +70,4 @@ stream socat_map_pool socat:65536 67108864 "-M" " mapped=0 .* recv_calls=[1-9]"
 stream socat_map_pool_busy socat:65536 33554432 "-M -B" " recv_calls=[1-9]"
 stream socat_map_pool_8_bufs_backpressure socat:65536 33554432 "-M -b 8 -s 4096" \
 	" stalls=[1-9].* recv_calls=[1-9]"
+tap_plan

@@ -24,121 +24,26 @@
 
 #define ZCRX_SYSFS "/sys/class/misc/zcrx/"
 
-static inline long sysfs_long(const char *name)
-{
-	char path[256], buf[64];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), ZCRX_SYSFS "%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f))
-		v = strtol(buf, NULL, 10);
-	fclose(f);
-	return v;
-}
+long sysfs_long(const char *name);
 
 /* ioctl returning -errno, like libzcrx. */
-static inline long xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
-}
+long xioctl(int fd, unsigned long cmd, void *arg);
 
-static inline int zcrx_open_dev(void)
-{
-	return open("/dev/zcrx", O_RDWR | O_CLOEXEC);
-}
+int zcrx_open_dev(void);
 
-static inline void setup_args(struct zcrxdev_setup *s, unsigned int nr_bufs,
-			      unsigned int buf_size)
-{
-	memset(s, 0, sizeof(*s));
-	s->nr_bufs = nr_bufs;
-	s->buf_size = buf_size;
-}
+void setup_args(struct zcrxdev_setup *s, unsigned int nr_bufs,
+		unsigned int buf_size);
 
 /* Wait up to ms for a sysfs gauge to reach want (sockets close lazily). */
-static inline long sysfs_wait(const char *name, long want, int ms)
-{
-	long v = sysfs_long(name);
-
-	while (v != want && ms > 0) {
-		usleep(10000);
-		ms -= 10;
-		v = sysfs_long(name);
-	}
-	return v;
-}
+long sysfs_wait(const char *name, long want, int ms);
 
 /* Wait up to ms for *flag (set by another thread) to become non-zero. */
-static inline bool wait_flag(const int *flag, int ms)
-{
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && ms > 0) {
-		usleep(10000);
-		ms -= 10;
-	}
-	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
-}
+bool wait_flag(const int *flag, int ms);
 
-static inline double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+double now_s(void);
 
 /* A connected loopback TCP pair; returns 0 or -errno. */
-static inline int tcp_pair(int family, int *cli, int *srv)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int l, c, s, one = 1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_addr = in6addr_loopback;
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		a->sin_family = AF_INET;
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*a);
-	}
-	l = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l < 0)
-		return -errno;
-	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(l, (struct sockaddr *)&ss, len) || listen(l, 128) ||
-	    getsockname(l, (struct sockaddr *)&ss, &len))
-		goto err;
-	c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c < 0)
-		goto err;
-	if (connect(c, (struct sockaddr *)&ss, len)) {
-		close(c);
-		goto err;
-	}
-	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	if (s < 0) {
-		close(c);
-		goto err;
-	}
-	close(l);
-	*cli = c;
-	*srv = s;
-	return 0;
-err:
-	one = -errno;
-	close(l);
-	return one;
-}
+int tcp_pair(int family, int *cli, int *srv);
 
 /* Deterministic stream content: byte i of stream seed. */
 static inline uint8_t pattern_byte(uint64_t seed, uint64_t i)
@@ -151,118 +56,31 @@ static inline uint8_t pattern_byte(uint64_t seed, uint64_t i)
 	return (uint8_t)(x >> ((i & 7) * 8));
 }
 
-static inline void pattern_fill(uint64_t seed, uint64_t pos, uint8_t *buf,
-				size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		buf[i] = pattern_byte(seed, pos + i);
-}
+void pattern_fill(uint64_t seed, uint64_t pos, uint8_t *buf,
+		  size_t len);
 
 /* Index of the first byte that differs from the pattern, or len. */
-static inline size_t pattern_check(uint64_t seed, uint64_t pos,
-				   const uint8_t *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (buf[i] != pattern_byte(seed, pos + i))
-			return i;
-	return len;
-}
+size_t pattern_check(uint64_t seed, uint64_t pos,
+		     const uint8_t *buf, size_t len);
 
 /* Write the whole buffer; returns 0 or -errno. */
-static inline int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
+int write_all(int fd, const void *buf, size_t len);
 
 /* In a child: send total bytes of pattern seed in wsize writes, then exit. */
-static inline void __attribute__((noreturn))
-sender_child(int fd, uint64_t seed, uint64_t total, size_t wsize, int close_how)
-{
-	uint8_t *buf = malloc(wsize);
-	uint64_t pos;
-	size_t n;
-
-	if (!buf)
-		_exit(3);
-	for (pos = 0; pos < total; pos += n) {
-		n = total - pos < wsize ? total - pos : wsize;
-		pattern_fill(seed, pos, buf, n);
-		if (write_all(fd, buf, n))
-			_exit(2);
-	}
-	if (close_how == SHUT_WR)
-		shutdown(fd, SHUT_WR);
-	_exit(0);
-}
+void __attribute__((noreturn))
+sender_child(int fd, uint64_t seed, uint64_t total, size_t wsize, int close_how);
 
 /* Fork a child that sends total bytes of pattern seed in chunks of wsize. */
-static inline pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
-				 size_t wsize, int close_how)
-{
-	pid_t pid = fork();
-
-	if (!pid)
-		sender_child(fd, seed, total, wsize, close_how);
-	return pid;
-}
+pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
+		   size_t wsize, int close_how);
 
 /*
  * vmsplice() len bytes at p (pool memory) into a pipe and splice() them
  * into fd: the pages reach the socket by reference.  Returns bytes sent.
  */
-static inline size_t splice_out(const void *p, size_t len, int fd)
-{
-	struct iovec iov = { (void *)p, len };
-	size_t sent = 0;
-	ssize_t r, n;
-	int pp[2];
-
-	if (pipe(pp))
-		return 0;
-	r = vmsplice(pp[1], &iov, 1, 0);
-	while (r > 0 && sent < (size_t)r) {
-		n = splice(pp[0], NULL, fd, NULL, r - sent, 0);
-		if (n <= 0)
-			break;
-		sent += n;
-	}
-	close(pp[0]);
-	close(pp[1]);
-	return sent;
-}
+size_t splice_out(const void *p, size_t len, int fd);
 
 /* Read or write a sysctl holding one integer; returns the old value or -1. */
-static inline int sysctl_int(const char *path, int val)
-{
-	char buf[32];
-	int old = -1;
-	FILE *f = fopen(path, "r+");
-
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f))
-		old = atoi(buf);
-	rewind(f);
-	fprintf(f, "%d\n", val);
-	fclose(f);
-	return old;
-}
+int sysctl_int(const char *path, int val);
 
 #endif /* ZCRX_TESTS_UTIL_H */

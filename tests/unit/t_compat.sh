@@ -13,11 +13,12 @@
 # been made), and kernels built here (the debug kernel's tree in the
 # cache).  Prints "ok - compat.<series>.<probe>" or "not ok - ...: expected
 # X got Y"; a kernel whose headers are absent is skipped.
+. tests/lib/tap.sh
 set -uo pipefail
 cache=${ZCRX_CACHE:-$HOME/.cache/zcrx}
-ok() { echo "ok - compat.$1"; }
-nok() { echo "not ok - compat.$1: $2"; }
-skip() { echo "ok - compat.$1 # SKIP $2"; }
+ok() { tap_line "ok - compat.$1"; }
+nok() { tap_line "not ok - compat.$1: $2"; }
+skip() { tap_line "ok - compat.$1 # SKIP $2"; }
 
 # What each series has: probe name (ZCRX_HAVE_ dropped) and yes/no.
 declare -A expect
@@ -145,3 +146,4 @@ for build in "$cache"/kernels/*/build; do
 	[[ -d $build/include/linux ]] || continue
 	run "$(basename "$(dirname "$build")")" "" "$build" -built
 done
+tap_plan

@@ -12,8 +12,9 @@
 set -uo pipefail
 top=$(pwd -P)
 readme=${ZCRX_README:-README.md}
-ok() { echo "ok - docs.$1"; }
-nok() { echo "not ok - docs.$1: $2"; }
+. tests/lib/tap.sh
+ok() { tap_line "ok - docs.$1"; }
+nok() { tap_line "not ok - docs.$1: $2"; }
 oneline() { tr '\n' ' ' | sed 's/ *$//'; }
 
 # --- Links ------------------------------------------------------------------
@@ -86,3 +87,4 @@ for d in module scripts; do
 		nok "layout_lists_every_file.$d" "not in the Layout table:$missing"
 	fi
 done
+tap_plan

@@ -13,14 +13,15 @@
 #   - man finds every installed page, aliases included;
 #   - uninstall leaves no file or symlink behind, nor the include/zcrx
 #     directory it made.
+. tests/lib/tap.sh
 set -uo pipefail
 top=$(pwd)
 version=$(cat VERSION)
 sov=${version%%.*}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - install.$1"; }
-nok() { echo "not ok - install.$1: $2"; }
+ok() { tap_line "ok - install.$1"; }
+nok() { tap_line "not ok - install.$1: $2"; }
 files_in() { (cd "$1" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort); }
 
 # expected PREFIX UDEVDIR: the file list "make install" must produce.
@@ -191,3 +192,4 @@ else
 	nok dkms_uninstall_leaves_nothing "left: $(files_in "$d" | tr '\n' ' ')"
 fi
 cd "$top" || exit 1
+tap_plan

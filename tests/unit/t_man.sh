@@ -12,13 +12,14 @@
 #     as unreachable through libzcrx), each -EXXX in lib/zcrx.c is
 #     documented somewhere, and each errno a page documents exists in the
 #     header, the library or the system calls the library makes.
+. tests/lib/tap.sh
 set -uo pipefail
 top=$(pwd)
 hdr=include/uapi/linux/zcrxdev.h
 lib_h=lib/include/zcrx.h
 lib_c=lib/zcrx.c
-ok() { echo "ok - man.$1"; }
-nok() { echo "not ok - man.$1: $2"; }
+ok() { tap_line "ok - man.$1"; }
+nok() { tap_line "not ok - man.$1: $2"; }
 
 if ! command -v groff >/dev/null || ! command -v man >/dev/null; then
 	nok tools "groff and man (Debian: groff-base, man-db) are needed"
@@ -185,3 +186,4 @@ if [[ -z $bad ]]; then
 else
 	nok errors_all_real "documented but made by nothing:$bad"
 fi
+tap_plan

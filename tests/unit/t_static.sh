@@ -12,11 +12,12 @@
 #     forced on there (KBUILD_CHECKSRC=2) through tests/unit/sparse-wrap.sh,
 #     which says what it works around;
 #   - cppcheck and gcc -fanalyzer on lib/: zero findings.
+. tests/lib/tap.sh
 set -uo pipefail
 cache=${ZCRX_CACHE:-$HOME/.cache/zcrx}
-ok() { echo "ok - static.$1"; }
-nok() { echo "not ok - static.$1: $2"; }
-skip() { echo "ok - static.$1 # SKIP $2"; }
+ok() { tap_line "ok - static.$1"; }
+nok() { tap_line "not ok - static.$1: $2"; }
+skip() { tap_line "ok - static.$1 # SKIP $2"; }
 
 # --- checkpatch -----------------------------------------------------------
 src_tar=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n 1)
@@ -82,3 +83,4 @@ fi
 out=$(gcc -fanalyzer -Wall -Wextra -O2 -D_GNU_SOURCE -Ilib/include \
 	-c -o /dev/null lib/zcrx.c 2>&1)
 if [[ $? -eq 0 && -z $out ]]; then ok analyzer_lib; else nok analyzer_lib "$(head -n 3 <<<"$out" | tr '\n' ' ')"; fi
+tap_plan

@@ -18,8 +18,9 @@ map=${ZCRX_MAP:-lib/libzcrx.map}
 hdr=${ZCRX_HDR:-lib/include/zcrx.h}
 so=${ZCRX_SO:-build/lib/libzcrx.so}
 symbols=${ZCRX_SYMBOLS:-debian/libzcrx0.symbols}
-ok() { echo "ok - symbols.$1"; }
-nok() { echo "not ok - symbols.$1: $2"; }
+. tests/lib/tap.sh
+ok() { tap_line "ok - symbols.$1"; }
+nok() { tap_line "not ok - symbols.$1: $2"; }
 oneline() { tr '\n' ' ' | sed 's/ *$//'; }
 
 # "node name" for every global name of the map, "node" alone for a node
@@ -136,3 +137,4 @@ else
 		nok debian_symbols_match_the_map "$(diff <(echo "$in_map") <(echo "$got") | grep '^[<>]' | oneline) nodes: $(oneline <<<"$nodes_listed")"
 	fi
 fi
+tap_plan
