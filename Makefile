@@ -103,6 +103,15 @@ $(B)/tests/unit/%: tests/unit/%.c $(TEST_HDRS) $(B)/lib/libzcrx.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(B)/lib/libzcrx.a -lpthread
 
+# t_kring: the module's ring.c and buf.c themselves, over a shim of the
+# kernel headers they use (tests/unit/shim/ comes first on the path).
+KRING_SRCS := module/ring.c module/buf.c
+KRING_HDRS := module/ring.h module/buf.h module/mem.h $(wildcard tests/unit/shim/*.h tests/unit/shim/*/*.h)
+$(B)/tests/unit/t_kring: tests/unit/t_kring.c $(KRING_SRCS) $(KRING_HDRS) $(TEST_HDRS) $(B)/lib/libzcrx.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -Itests/unit/shim -Imodule $(CPPFLAGS_ALL) -o $@ $< \
+		$(KRING_SRCS) $(B)/lib/libzcrx.a -lpthread
+
 $(B)/tests/guest/%: tests/guest/%.c $(TEST_HDRS) $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(LINK_ZCRX) -lpthread
