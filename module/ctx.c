@@ -37,24 +37,40 @@ struct zcrx_pool *zcrx_ctx_pool(struct zcrx_ctx *ctx)
 
 /* ---- the tick and waking stalled sockets ---- */
 
+/*
+ * Run fn on each socket of list (spliced off a pool list), one at a time,
+ * with a reference and pool->lock dropped around the call.  node_off is
+ * where the list's node sits in struct zcrx_sock.
+ */
+static void zcrx_ctx_run_locked(struct zcrx_pool *pool, struct list_head *list,
+				size_t node_off, void (*fn)(struct zcrx_sock *zs))
+{
+	struct list_head *node;
+	struct zcrx_sock *zs;
+
+	lockdep_assert_held(&pool->lock);
+	while (!list_empty(list)) {
+		node = list->next;
+		list_del_init(node);
+		zs = (struct zcrx_sock *)((char *)node - node_off);
+		zcrx_pool_sock_get(zs);
+		spin_unlock_bh(&pool->lock);
+		fn(zs);
+		zcrx_pool_sock_put(zs);
+		spin_lock_bh(&pool->lock);
+	}
+}
+
 /* Each stalled socket goes on: a read pass, or (MAP) made ready for RECV. */
 static void zcrx_ctx_resume_stalled(struct zcrx_pool *pool)
 {
-	struct zcrx_sock *zs;
 	LIST_HEAD(list);
 
 	spin_lock_bh(&pool->lock);
 	list_splice_init(&pool->stalled, &list);
 	zcrx_ring_cq_flags_locked(&pool->cq, 0, ZCRXDEV_RING_NEED_WAKEUP);
-	while (!list_empty(&list)) {
-		zs = list_first_entry(&list, struct zcrx_sock, stall_node);
-		list_del_init(&zs->stall_node);
-		zcrx_pool_sock_get(zs);
-		spin_unlock_bh(&pool->lock);
-		zcrx_read_resume(zs);
-		zcrx_pool_sock_put(zs);
-		spin_lock_bh(&pool->lock);
-	}
+	zcrx_ctx_run_locked(pool, &list, offsetof(struct zcrx_sock, stall_node),
+			    zcrx_read_resume);
 	spin_unlock_bh(&pool->lock);
 }
 
@@ -128,7 +144,6 @@ long zcrx_ctx_set_pins(struct zcrx_pool *pool, const struct zcrxdev_pins *p)
 /* One pass per ready socket: what turns ready now waits for the next call. */
 static void zcrx_ctx_recv_ready(struct zcrx_pool *pool)
 {
-	struct zcrx_sock *zs;
 	LIST_HEAD(list);
 
 	spin_lock_bh(&pool->lock);
@@ -139,15 +154,8 @@ static void zcrx_ctx_recv_ready(struct zcrx_pool *pool)
 	zcrx_win_maybe_zap(&pool->win, list_empty(&list));
 
 	spin_lock_bh(&pool->lock);
-	while (!list_empty(&list)) {
-		zs = list_first_entry(&list, struct zcrx_sock, ready_node);
-		list_del_init(&zs->ready_node);
-		zcrx_pool_sock_get(zs);
-		spin_unlock_bh(&pool->lock);
-		zcrx_read_recv(zs);
-		zcrx_pool_sock_put(zs);
-		spin_lock_bh(&pool->lock);
-	}
+	zcrx_ctx_run_locked(pool, &list, offsetof(struct zcrx_sock, ready_node),
+			    zcrx_read_recv);
 	spin_unlock_bh(&pool->lock);
 }
 
