@@ -547,7 +547,8 @@ static void *k_thread(void *arg)
 		s->stalls++;
 		if (!k_try_post(s)) {
 			t = now_s();
-			while (__atomic_load_n(&k.wakes, __ATOMIC_ACQUIRE) == wakes) {
+			while (__atomic_load_n(&k.wakes, __ATOMIC_ACQUIRE) == wakes &&
+			       !__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
 				if (now_s() - t > STALL_LIMIT) {
 					s->lost++;
 					__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
@@ -563,28 +564,34 @@ static void *k_thread(void *arg)
 	return NULL;
 }
 
-/* Process side: libzcrx's receive loop, returning every buffer. */
-static void p_loop(struct stress *s)
+/* Process side: one round of libzcrx's receive loop; completions read. */
+static unsigned int p_round(struct stress *s)
 {
 	struct zcrxdev_cqe *cqe;
-	unsigned int head, n;
+	unsigned int head, n = 0;
+
+	zcrx_for_each_cqe(&k.z, head, cqe) {
+		if (cqe->tag != s->seen + n || cqe->len != 1 + (s->seen + n) % BSIZE ||
+		    cqe->off >= (u64)NBUFS << BSHIFT || cqe->off & (BSIZE - 1))
+			s->bad++;
+		if (zcrx_return_cqe(&k.z, cqe) < 0)
+			s->bad++;
+		n++;
+	}
+	zcrx_cq_advance(&k.z, n);
+	s->seen += n;
+	if (zcrx_rq_commit(&k.z) < 0)
+		s->bad++;
+	return n;
+}
+
+/* Until everything is seen, the time limit, or the kernel gave up. */
+static void p_loop(struct stress *s)
+{
 	double t0 = now_s();
 
 	while (s->seen < s->n && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
-		n = 0;
-		zcrx_for_each_cqe(&k.z, head, cqe) {
-			if (cqe->tag != s->seen + n || cqe->len != 1 + (s->seen + n) % BSIZE ||
-			    cqe->off >= (u64)NBUFS << BSHIFT || cqe->off & (BSIZE - 1))
-				s->bad++;
-			if (zcrx_return_cqe(&k.z, cqe) < 0)
-				s->bad++;
-			n++;
-		}
-		zcrx_cq_advance(&k.z, n);
-		s->seen += n;
-		if (zcrx_rq_commit(&k.z) < 0)
-			s->bad++;
-		if (!n)
+		if (!p_round(s))
 			sched_yield();
 		if (now_s() - t0 > s->secs)
 			break;
@@ -614,6 +621,7 @@ static void test_threads(void)
 	p_loop(&s);
 	pthread_join(t, NULL);
 	/* What is left in the rings comes back too. */
+	p_round(&s);
 	spin_lock(&k.lock);
 	k_refill_locked();
 	spin_unlock(&k.lock);
