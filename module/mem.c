@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * zcrx memory: compound pages for pools and rings, the RLIMIT_MEMLOCK
- * charge that pays for them, the rule that says whether anything outside
+ * charge that pays for them, the tags that say a page is the pool's, the
+ * pool's and rings' mappings, the rule that says whether anything outside
  * the pool still holds a page, and the pages a freed pool leaves behind.
  *
  * Every allocation is made of compound pages (folios of 2^order pages,
