@@ -128,6 +128,15 @@ $(TESTLIB): $(TESTLIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# t_kring: the module's ring.c and buf.c themselves, over a shim of the
+# kernel headers they use (tests/unit/shim/ comes first on the path).
+KRING_SRCS := module/ring.c module/buf.c
+KRING_HDRS := module/ring.h module/buf.h module/mem.h $(wildcard tests/unit/shim/*.h tests/unit/shim/*/*.h)
+$(B)/tests/unit/t_kring: tests/unit/t_kring.c $(KRING_SRCS) $(KRING_HDRS) $(TEST_HDRS) $(TESTLIB) $(B)/lib/libzcrx.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -Itests/unit/shim -Imodule -Iinclude/uapi $(CPPFLAGS_ALL) -o $@ $< \
+		$(KRING_SRCS) $(TESTLIB) $(B)/lib/libzcrx.a -lpthread
+
 $(B)/tests/unit/%: tests/unit/%.c $(TEST_HDRS) $(TESTLIB) $(B)/lib/libzcrx.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -o $@ $< $(TESTLIB) $(B)/lib/libzcrx.a -lpthread

@@ -2,190 +2,186 @@
 /*
  * zcrx: receive TCP payload into a pinned, user-mapped buffer pool.
  *
- * /dev/zcrx: each open file is one context; ZCRXDEV_IOC_SETUP gives it a
- * pool (pool.c), ZCRXDEV_IOC_ATTACH feeds sockets into it (sock.c).
+ * /dev/zcrx: each open file is one context (ctx.c); ZCRXDEV_IOC_SETUP
+ * gives it a pool (pool.c), ZCRXDEV_IOC_ATTACH feeds sockets into it
+ * (sock.c).  Every ioctl command is one row of zcrx_ioctls[]: a command
+ * that has no row is -ENOTTY.
  */
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
-#include <linux/slab.h>
+#include <linux/nospec.h>
 #include <linux/uaccess.h>
 
-#include "compat.h"
-#include "zcrx.h"
+#include "ctx.h"
+#include "mem.h"
+#include "pool.h"
+#include "send.h"
+#include "sock.h"
+#include "wq.h"
 
-struct workqueue_struct *zcrx_wq;
-
-/* Module-wide gauges, shown in /sys/class/misc/zcrx/. */
-atomic_long_t zcrx_pool_pages_total = ATOMIC_LONG_INIT(0);
-atomic_t zcrx_pools_total = ATOMIC_INIT(0);
-atomic_t zcrx_socks_total = ATOMIC_INIT(0);
-
-struct zcrx_ctx {
-	struct mutex		setup_lock;	/* serialises ZCRXDEV_IOC_SETUP */
-	struct zcrx_pool	*pool;		/* set once, under setup_lock */
+/* Every argument an ioctl reads and nothing more, copied in by zcrx_ioctl(). */
+union zcrx_ioctl_arg {
+	struct zcrxdev_attach	attach;
+	struct zcrxdev_detach	detach;
+	struct zcrxdev_claim	claim;
+	struct zcrxdev_send	send;
+	struct zcrxdev_recv	recv;
+	struct zcrxdev_pins	pins;
 };
 
-/* The pool, or NULL before setup. */
-static struct zcrx_pool *zcrx_ctx_pool(struct file *file)
-{
-	struct zcrx_ctx *ctx = file->private_data;
+/* One ioctl: the pool (NULL for SETUP), the copied-in argument, the user's. */
+typedef long (*zcrx_ioctl_fn)(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			      void *karg, void __user *uarg);
 
-	/* Pairs with smp_store_release() in zcrx_ioctl_setup(). */
-	return smp_load_acquire(&ctx->pool);
+struct zcrx_ioctl_desc {
+	unsigned int	cmd;
+	bool		needs_pool;	/* -ENXIO before setup */
+	bool		copy_in;	/* _IOC_SIZE(cmd) bytes into karg */
+	zcrx_ioctl_fn	fn;
+};
+
+static long zcrx_ioc_setup(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			   void *karg, void __user *uarg)
+{
+	return zcrx_ctx_setup(ctx, uarg);
 }
 
-static int zcrx_open(struct inode *inode, struct file *file)
+static long zcrx_ioc_attach(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			    void *karg, void __user *uarg)
 {
-	struct zcrx_ctx *ctx;
+	return zcrx_sock_attach(pool, karg);
+}
 
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
-	if (!ctx)
-		return -ENOMEM;
-	mutex_init(&ctx->setup_lock);
-	file->private_data = ctx;
+static long zcrx_ioc_detach(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			    void *karg, void __user *uarg)
+{
+	return zcrx_sock_detach_fd(pool, karg);
+}
+
+/* _IO: the argument must be 0. */
+static long zcrx_ioc_wake(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			  void *karg, void __user *uarg)
+{
+	if (uarg)
+		return -EINVAL;
+	zcrx_ctx_wake(pool);
 	return 0;
 }
 
-static int zcrx_release(struct inode *inode, struct file *file)
-{
-	struct zcrx_ctx *ctx = file->private_data;
-
-	if (ctx->pool)
-		zcrx_pool_shutdown(ctx->pool);
-	mutex_destroy(&ctx->setup_lock);
-	kfree(ctx);
-	return 0;
-}
-
-static long zcrx_ioctl_setup(struct zcrx_ctx *ctx, void __user *arg)
-{
-	struct zcrxdev_setup s;
-	struct zcrx_pool *pool;
-	long ret = 0;
-
-	if (copy_from_user(&s, arg, sizeof(s)))
-		return -EFAULT;
-
-	mutex_lock(&ctx->setup_lock);
-	if (ctx->pool) {
-		ret = -EEXIST;
-		goto out_unlock;
-	}
-	pool = zcrx_pool_create(&s);
-	if (IS_ERR(pool)) {
-		ret = PTR_ERR(pool);
-		goto out_unlock;
-	}
-	memset(s.resv3, 0, sizeof(s.resv3));
-	if (copy_to_user(arg, &s, sizeof(s))) {
-		zcrx_pool_shutdown(pool);
-		ret = -EFAULT;
-		goto out_unlock;
-	}
-	/* Pairs with the acquire in zcrx_ctx_pool(). */
-	smp_store_release(&ctx->pool, pool);
-out_unlock:
-	mutex_unlock(&ctx->setup_lock);
-	return ret;
-}
-
-static long zcrx_ioctl_stats(struct zcrx_pool *pool, void __user *arg)
+/* Reads only the flags word; writes the whole struct back. */
+static long zcrx_ioc_stats(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			   void *karg, void __user *uarg)
 {
 	struct zcrxdev_stats st;
 	u32 flags;
 
-	if (get_user(flags, (u32 __user *)arg))
+	if (get_user(flags, (u32 __user *)uarg))
 		return -EFAULT;
 	if (flags)
 		return -EINVAL;
 	memset(&st, 0, sizeof(st));
 	zcrx_pool_stats(pool, &st);
-	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 }
+
+static long zcrx_ioc_claim(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			   void *karg, void __user *uarg)
+{
+	return zcrx_send_claim(pool, karg);
+}
+
+static long zcrx_ioc_send(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			  void *karg, void __user *uarg)
+{
+	return zcrx_send_range(pool, karg);
+}
+
+static long zcrx_ioc_recv(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			  void *karg, void __user *uarg)
+{
+	return zcrx_ctx_recv(pool, karg);
+}
+
+static long zcrx_ioc_pins(struct zcrx_ctx *ctx, struct zcrx_pool *pool,
+			  void *karg, void __user *uarg)
+{
+	return zcrx_ctx_set_pins(pool, karg);
+}
+
+#define ZCRX_IOCTL(name, pool, copy, handler)			\
+	[_IOC_NR(ZCRXDEV_IOC_##name)] = {				\
+		.cmd = ZCRXDEV_IOC_##name, .needs_pool = (pool),	\
+		.copy_in = (copy), .fn = (handler),			\
+	}
+
+/* The one list of commands: indexed by _IOC_NR, checked against cmd. */
+static const struct zcrx_ioctl_desc zcrx_ioctls[] = {
+	ZCRX_IOCTL(SETUP,	false,	false,	zcrx_ioc_setup),
+	ZCRX_IOCTL(ATTACH,	true,	true,	zcrx_ioc_attach),
+	ZCRX_IOCTL(DETACH,	true,	true,	zcrx_ioc_detach),
+	ZCRX_IOCTL(WAKE,	true,	false,	zcrx_ioc_wake),
+	ZCRX_IOCTL(STATS,	true,	false,	zcrx_ioc_stats),
+	ZCRX_IOCTL(CLAIM,	true,	true,	zcrx_ioc_claim),
+	ZCRX_IOCTL(SEND,	true,	true,	zcrx_ioc_send),
+	ZCRX_IOCTL(RECV,	true,	true,	zcrx_ioc_recv),
+	ZCRX_IOCTL(PINS,	true,	true,	zcrx_ioc_pins),
+};
 
 static long zcrx_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
-	struct zcrxdev_attach a;
-	struct zcrxdev_detach d;
-	struct zcrxdev_claim c;
-	struct zcrxdev_send sd;
-	struct zcrxdev_recv r;
-	struct zcrxdev_pins pn;
+	struct zcrx_ctx *ctx = file->private_data;
+	const struct zcrx_ioctl_desc *d;
+	union zcrx_ioctl_arg karg;
 	struct zcrx_pool *pool;
+	unsigned int nr = _IOC_NR(cmd);
 
-	if (cmd == ZCRXDEV_IOC_SETUP)
-		return zcrx_ioctl_setup(file->private_data, uarg);
-
-	switch (cmd) {
-	case ZCRXDEV_IOC_ATTACH:
-	case ZCRXDEV_IOC_DETACH:
-	case ZCRXDEV_IOC_WAKE:
-	case ZCRXDEV_IOC_STATS:
-	case ZCRXDEV_IOC_CLAIM:
-	case ZCRXDEV_IOC_SEND:
-	case ZCRXDEV_IOC_RECV:
-	case ZCRXDEV_IOC_PINS:
-		break;
-	default:
+	if (_IOC_TYPE(cmd) != ZCRXDEV_IOC_MAGIC || nr >= ARRAY_SIZE(zcrx_ioctls))
 		return -ENOTTY;
-	}
-	pool = zcrx_ctx_pool(file);
-	if (!pool)
+	d = &zcrx_ioctls[array_index_nospec(nr, ARRAY_SIZE(zcrx_ioctls))];
+	if (!d->fn || d->cmd != cmd)
+		return -ENOTTY;
+	pool = zcrx_ctx_pool(ctx);
+	if (d->needs_pool && !pool)
 		return -ENXIO;
-
-	switch (cmd) {
-	case ZCRXDEV_IOC_ATTACH:
-		if (copy_from_user(&a, uarg, sizeof(a)))
+	if (d->copy_in) {
+		if (WARN_ON_ONCE(_IOC_SIZE(cmd) > sizeof(karg)))
+			return -ENOTTY;
+		if (copy_from_user(&karg, uarg, _IOC_SIZE(cmd)))
 			return -EFAULT;
-		return zcrx_sock_attach(pool, &a);
-	case ZCRXDEV_IOC_DETACH:
-		if (copy_from_user(&d, uarg, sizeof(d)))
-			return -EFAULT;
-		return zcrx_sock_detach_fd(pool, &d);
-	case ZCRXDEV_IOC_WAKE:
-		if (arg)
-			return -EINVAL;
-		zcrx_pool_wake(pool);
-		return 0;
-	case ZCRXDEV_IOC_CLAIM:
-		if (copy_from_user(&c, uarg, sizeof(c)))
-			return -EFAULT;
-		return zcrx_pool_claim(pool, &c);
-	case ZCRXDEV_IOC_SEND:
-		if (copy_from_user(&sd, uarg, sizeof(sd)))
-			return -EFAULT;
-		return zcrx_pool_send(pool, &sd);
-	case ZCRXDEV_IOC_RECV:
-		if (copy_from_user(&r, uarg, sizeof(r)))
-			return -EFAULT;
-		return zcrx_pool_recv(pool, &r);
-	case ZCRXDEV_IOC_PINS:
-		if (copy_from_user(&pn, uarg, sizeof(pn)))
-			return -EFAULT;
-		return zcrx_pool_set_pins(pool, &pn);
-	default: /* ZCRXDEV_IOC_STATS */
-		return zcrx_ioctl_stats(pool, uarg);
 	}
+	return d->fn(ctx, pool, &karg, uarg);
+}
+
+static int zcrx_open(struct inode *inode, struct file *file)
+{
+	file->private_data = zcrx_ctx_alloc();
+	return file->private_data ? 0 : -ENOMEM;
+}
+
+static int zcrx_release(struct inode *inode, struct file *file)
+{
+	zcrx_ctx_free(file->private_data);
+	return 0;
 }
 
 static int zcrx_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct zcrx_pool *pool = zcrx_ctx_pool(file);
+	struct zcrx_pool *pool = zcrx_ctx_pool(file->private_data);
 
 	if (!pool)
 		return -ENXIO;
-	return zcrx_pool_mmap(pool, vma);
+	return zcrx_ctx_mmap(pool, vma);
 }
 
 static __poll_t zcrx_poll(struct file *file, poll_table *wait)
 {
-	struct zcrx_pool *pool = zcrx_ctx_pool(file);
+	struct zcrx_pool *pool = zcrx_ctx_pool(file->private_data);
 
 	if (!pool)
 		return EPOLLERR;
-	return zcrx_pool_poll(pool, file, wait);
+	return zcrx_ctx_poll(pool, file, wait);
 }
 
 static const struct file_operations zcrx_fops = {
@@ -202,21 +198,21 @@ static const struct file_operations zcrx_fops = {
 static ssize_t pools_show(struct device *dev, struct device_attribute *attr,
 			  char *buf)
 {
-	return sysfs_emit(buf, "%d\n", atomic_read(&zcrx_pools_total));
+	return sysfs_emit(buf, "%d\n", atomic_read(&zcrx_pool_total));
 }
 static DEVICE_ATTR_RO(pools);
 
 static ssize_t pool_pages_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%ld\n", atomic_long_read(&zcrx_pool_pages_total));
+	return sysfs_emit(buf, "%ld\n", atomic_long_read(&zcrx_mem_pages_total));
 }
 static DEVICE_ATTR_RO(pool_pages);
 
 static ssize_t sockets_show(struct device *dev, struct device_attribute *attr,
 			    char *buf)
 {
-	return sysfs_emit(buf, "%d\n", atomic_read(&zcrx_socks_total));
+	return sysfs_emit(buf, "%d\n", atomic_read(&zcrx_pool_socks_total));
 }
 static DEVICE_ATTR_RO(sockets);
 
@@ -244,15 +240,9 @@ static int __init zcrx_init(void)
 {
 	int ret;
 
-	/*
-	 * Per-CPU, as no flag meant before 7.x: a read pass is queued from the
-	 * softirq that received the data and runs where the skbs are cache-hot.
-	 * Every work item (read pass, detach, pool tick, reaper) is short or
-	 * calls cond_resched().
-	 */
-	zcrx_wq = alloc_workqueue("zcrx", WQ_PERCPU, 0);
-	if (!zcrx_wq)
-		return -ENOMEM;
+	ret = zcrx_wq_init();
+	if (ret)
+		return ret;
 	ret = zcrx_sock_init();
 	if (ret)
 		goto err_destroy_wq;
@@ -264,7 +254,7 @@ static int __init zcrx_init(void)
 err_sock_exit:
 	zcrx_sock_exit();
 err_destroy_wq:
-	destroy_workqueue(zcrx_wq);
+	zcrx_wq_exit();
 	return ret;
 }
 
@@ -276,7 +266,7 @@ static void __exit zcrx_exit(void)
 	flush_workqueue(zcrx_wq);
 	/* Freed pools' pages that skbs still hold: their charges end here. */
 	zcrx_mem_exit();
-	destroy_workqueue(zcrx_wq);
+	zcrx_wq_exit();
 	/* kfree_rcu() of zcrx_sock needs no module text, but be tidy. */
 	rcu_barrier();
 }

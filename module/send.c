@@ -6,7 +6,7 @@
  *
  * The stack gives no callback when it lets go of spliced pages, so each
  * send is remembered until every page of its range is back to the pool's
- * own reference plus its page-table mappings; the pool's tick (pool.c)
+ * own reference plus its page-table mappings; the pool's tick (ctx.c)
  * checks, and then a SENT completion tells the process.
  *
  * What noticing costs does not grow with what the process has sent.  Once
@@ -27,7 +27,8 @@
 #include <net/sock.h>
 
 #include "compat.h"
-#include "zcrx.h"
+#include "pool.h"
+#include "send.h"
 
 /* Sends in flight, at most: this many per pool page, and no fewer than min. */
 #define ZCRX_SENDS_PER_PAGE	4
@@ -49,7 +50,7 @@ struct zcrx_inflight {
  * (offsets are predictable) is refused, and on -EFAULT they simply go
  * back to the free stack.
  */
-long zcrx_pool_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c)
+long zcrx_send_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c)
 {
 	u64 __user *uoffs = u64_to_user_ptr(c->offs);
 	u32 i, n = 0, b;
@@ -65,12 +66,11 @@ long zcrx_pool_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c)
 
 	spin_lock_bh(&pool->lock);
 	while (n < c->count) {
-		b = zcrx_pool_pop_free(pool);
+		b = zcrx_pool_take_buf_locked(pool);
 		if (b == ZCRX_NO_BUF)
 			break;
-		pool->bufs[b].state = ZCRX_BUF_INUSE;
-		pool->bufs[b].claiming = 1;
-		offs[n++] = (u64)b << pool->buf_shift;
+		zcrx_buf_claim_locked(&pool->bufs, b);
+		offs[n++] = (u64)b << pool->bufs.shift;
 	}
 	spin_unlock_bh(&pool->lock);
 	if (!n) {
@@ -81,14 +81,9 @@ long zcrx_pool_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c)
 	fault = copy_to_user(uoffs, offs, n * sizeof(*offs));
 
 	spin_lock_bh(&pool->lock);
-	for (i = 0; i < n; i++) {
-		b = offs[i] >> pool->buf_shift;
-		pool->bufs[b].claiming = 0;
-		if (fault)
-			zcrx_pool_maybe_recycle(pool, b);
-		else
-			pool->bufs[b].user_refs++;
-	}
+	for (i = 0; i < n; i++)
+		zcrx_buf_claimed_locked(&pool->bufs, offs[i] >> pool->bufs.shift,
+					!fault);
 	spin_unlock_bh(&pool->lock);
 	kfree(offs);
 	return fault ? -EFAULT : n;
@@ -97,32 +92,18 @@ long zcrx_pool_claim(struct zcrx_pool *pool, const struct zcrxdev_claim *c)
 /* Mark [first, last] buffers as being sent, if the process holds them all. */
 static bool zcrx_send_pin(struct zcrx_pool *pool, u32 first, u32 last)
 {
-	u32 b;
+	bool ok;
 
 	spin_lock_bh(&pool->lock);
-	for (b = first; b <= last; b++) {
-		if (!pool->bufs[b].user_refs) {
-			spin_unlock_bh(&pool->lock);
-			return false;
-		}
-	}
-	for (b = first; b <= last; b++)
-		pool->bufs[b].sending++;
+	ok = zcrx_buf_send_hold_locked(&pool->bufs, first, last);
 	spin_unlock_bh(&pool->lock);
-	return true;
+	return ok;
 }
 
 static void zcrx_send_unpin(struct zcrx_pool *pool, u32 first, u32 last)
 {
-	u32 b;
-
 	spin_lock_bh(&pool->lock);
-	for (b = first; b <= last; b++) {
-		if (WARN_ON_ONCE(!pool->bufs[b].sending))
-			continue;
-		pool->bufs[b].sending--;
-		zcrx_pool_maybe_recycle(pool, b);
-	}
+	zcrx_buf_send_drop_locked(&pool->bufs, first, last);
 	spin_unlock_bh(&pool->lock);
 }
 
@@ -133,7 +114,7 @@ static bool zcrx_send_reserve(struct zcrx_pool *pool)
 
 	mutex_lock(&pool->send_lock);
 	ok = pool->nr_inflight < max_t(u64, ZCRX_SENDS_MIN,
-				       (u64)ZCRX_SENDS_PER_PAGE * pool->nr_pages);
+				       (u64)ZCRX_SENDS_PER_PAGE * pool->mem.nr_pages);
 	if (ok)
 		pool->nr_inflight++;
 	mutex_unlock(&pool->send_lock);
@@ -147,7 +128,7 @@ static void zcrx_send_unreserve_locked(struct zcrx_pool *pool)
 		pool->nr_inflight--;
 }
 
-long zcrx_pool_send(struct zcrx_pool *pool, const struct zcrxdev_send *s)
+long zcrx_send_range(struct zcrx_pool *pool, const struct zcrxdev_send *s)
 {
 	struct zcrx_inflight *inf;
 	struct socket *sock;
@@ -170,9 +151,9 @@ long zcrx_pool_send(struct zcrx_pool *pool, const struct zcrxdev_send *s)
 	if (!inf)
 		goto out_put_file;
 
-	first = array_index_nospec(s->off >> pool->buf_shift, pool->nr_bufs);
-	last = array_index_nospec((s->off + s->len - 1) >> pool->buf_shift,
-				  pool->nr_bufs);
+	first = array_index_nospec(s->off >> pool->bufs.shift, pool->bufs.nr);
+	last = array_index_nospec((s->off + s->len - 1) >> pool->bufs.shift,
+				  pool->bufs.nr);
 	ret = -EPERM;
 	if (!zcrx_send_pin(pool, first, last))
 		goto out_free_inf;
@@ -180,7 +161,7 @@ long zcrx_pool_send(struct zcrx_pool *pool, const struct zcrxdev_send *s)
 	if (!zcrx_send_reserve(pool))
 		goto out_unpin;
 
-	ret = zcrx_send_pages(sock, pool->pages, s->off, s->len);
+	ret = zcrx_send_pages(sock, pool->mem.pages, s->off, s->len);
 
 	mutex_lock(&pool->send_lock);
 	if (ret > 0) {
@@ -200,7 +181,7 @@ long zcrx_pool_send(struct zcrx_pool *pool, const struct zcrxdev_send *s)
 	if (ret > 0) {
 		spin_lock_bh(&pool->lock);
 		pool->stats.bytes_sent += ret;
-		zcrx_pool_arm_tick(pool);
+		zcrx_pool_arm_tick_locked(pool);
 		spin_unlock_bh(&pool->lock);
 	}
 out_unpin:
@@ -218,11 +199,11 @@ static bool zcrx_send_released(struct zcrx_pool *pool, struct zcrx_inflight *inf
 	u32 last = (inf->off + inf->len - 1) >> PAGE_SHIFT;
 
 	while (inf->next <= last) {
-		if (zcrx_range_busy(pool, (u64)inf->next << PAGE_SHIFT, 1))
+		if (zcrx_mem_range_busy(&pool->mem, (u64)inf->next << PAGE_SHIFT, 1))
 			return false;
 		/* The whole folio is free: on to the next one. */
-		inf->next = round_down(inf->next, 1U << pool->folio_order) +
-			    (1U << pool->folio_order);
+		inf->next = round_down(inf->next, 1U << pool->mem.folio_order) +
+			    (1U << pool->mem.folio_order);
 	}
 	return true;
 }
@@ -232,7 +213,7 @@ static bool zcrx_send_released(struct zcrx_pool *pool, struct zcrx_inflight *inf
  * whose pages are free again and for which a CQ slot is free.  *left is
  * set when sends remain in flight.  Returns true if any was completed.
  */
-bool zcrx_pool_reap_sends(struct zcrx_pool *pool, bool *left)
+bool zcrx_send_reap(struct zcrx_pool *pool, bool *left)
 {
 	struct zcrx_inflight *inf, *tmp;
 	bool posted = false, ok;
@@ -248,8 +229,10 @@ bool zcrx_pool_reap_sends(struct zcrx_pool *pool, bool *left)
 		if (!zcrx_send_released(pool, inf))
 			continue;
 		spin_lock_bh(&pool->lock);
-		ok = zcrx_pool_post_locked(pool, inf->tag, inf->off, inf->len,
-					   ZCRXDEV_CQE_SENT);
+		ok = zcrx_ring_cq_space_locked(&pool->cq);
+		if (ok)
+			zcrx_ring_cq_post_locked(&pool->cq, inf->tag, inf->off,
+						 inf->len, ZCRXDEV_CQE_SENT, 0);
 		spin_unlock_bh(&pool->lock);
 		if (!ok)
 			break;	/* CQ full: next tick */
@@ -272,7 +255,7 @@ bool zcrx_pool_reap_sends(struct zcrx_pool *pool, bool *left)
 	return posted;
 }
 
-void zcrx_pool_free_sends(struct zcrx_pool *pool)
+void zcrx_send_free(struct zcrx_pool *pool)
 {
 	struct zcrx_inflight *inf, *tmp;
 

@@ -1,16 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * zcrx sockets: attach, receive hooks, placement of payload into the pool,
- * end of stream, detach.
- *
- * Where the work runs: sk_data_ready is called with the socket locked.
- * When the lock is the softirq spinlock (socket not owned by a task), the
- * read pass runs right there, as iSCSI does: no context switch, and the
- * bytes leave the receive queue while they are cache-hot.  When a task
- * owns the socket (it is inside a socket syscall, or we are being called
- * from its release_sock() backlog processing) the pass is deferred to a
- * work item that takes lock_sock(), as strparser does.  Either way the
- * placement state of a socket is only touched with its socket lock held.
+ * zcrx sockets, the control plane: attach, the receive callbacks (which
+ * hand over to read.c), the ULP, the proto copies and detach.
  *
  * Module lifetime: every attached socket carries the "zcrx" TCP ULP.  The
  * ULP framework holds a module reference until the socket is destroyed and
@@ -31,7 +22,10 @@
 #endif
 
 #include "compat.h"
-#include "zcrx.h"
+#include "place.h"
+#include "pool.h"
+#include "read.h"
+#include "sock.h"
 
 #define ZCRX_ULP_NAME	"zcrx"
 
@@ -57,27 +51,6 @@ static DEFINE_SPINLOCK(zcrx_staged_lock);
 static DEFINE_HASHTABLE(zcrx_staged, 6);
 
 static void zcrx_sk_data_ready(struct sock *sk);
-
-/* ---- references ---- */
-
-void zcrx_sock_get(struct zcrx_sock *zs)
-{
-	refcount_inc(&zs->ref);
-}
-
-/*
- * References: the pool's socket list (until detach ends), each queued
- * work item, and short-lived holders.  The list reference outlives every
- * softirq user, so the last put always comes from process context.
- */
-void zcrx_sock_put(struct zcrx_sock *zs)
-{
-	if (!refcount_dec_and_test(&zs->ref))
-		return;
-	sock_put(zs->sk);
-	zcrx_pool_put(zs->pool);
-	kfree_rcu(zs, rcu);
-}
 
 static struct proto *zcrx_base_proto(struct proto *prot)
 {
@@ -110,312 +83,16 @@ static struct zcrx_sock *zcrx_sk_ctx(struct sock *sk)
 	return __locked_read_sk_user_data_with_flags(sk, 0);
 }
 
-/* ---- placement (socket locked) ---- */
-
-enum zcrx_piece_kind {
-	ZCRX_PIECE_COPY,	/* copy into the pool */
-	ZCRX_PIECE_POOL,	/* bytes inside one of our pool's pages */
-	ZCRX_PIECE_MAP,		/* whole pages to map into the window */
-};
-
-struct zcrx_piece {
-	enum zcrx_piece_kind	kind;
-	u32			len;
-	u32			page_idx;	/* POOL: pool page */
-	u32			page_off;
-	u32			nr_pages;	/* MAP */
-	struct page		*pages[MAX_SKB_FRAGS];
-};
-
-/*
- * If the fragment's page is one of this pool's pages, its index.  The
- * first page of each pool folio carries the pool id and its own index.
- */
-static u32 zcrx_pool_page(struct zcrx_pool *pool, const skb_frag_t *frag)
-{
-	struct page *page = skb_frag_page(frag);
-	struct folio *folio;
-	unsigned long priv;
-	u32 idx;
-
-	if (!page)
-		return ZCRX_NO_BUF;
-	folio = page_folio(page);
-	priv = page_private(&folio->page);
-	if ((priv >> 32) != pool->id)
-		return ZCRX_NO_BUF;
-	idx = (u32)priv + (u32)(page - &folio->page);
-	/* The tag is only a hint; the page array is the truth. */
-	if (idx >= pool->nr_pages)
-		return ZCRX_NO_BUF;
-	idx = array_index_nospec(idx, pool->nr_pages);
-	if (pool->pages[idx] != page ||
-	    skb_frag_off(frag) + skb_frag_size(frag) > PAGE_SIZE)
-		return ZCRX_NO_BUF;
-	return idx;
-}
-
-/*
- * May this fragment be mapped into a process?  Only a whole page that
- * holds nothing but this fragment's bytes, is not part of a compound page
- * and belongs to no file or anonymous mapping (TCP_ZEROCOPY_RECEIVE's
- * rule).  Pages of our own pool never get here: they complete in place.
- * The compound rule is what keeps other zcrx pools' (and io_uring's) pages
- * out: their owners can still write them (mem.c).
- */
-static bool zcrx_frag_mappable(const skb_frag_t *frag)
-{
-	struct page *page = skb_frag_page(frag);
-
-	return page && !skb_frag_off(frag) && skb_frag_size(frag) == PAGE_SIZE &&
-	       !PageCompound(page) && !READ_ONCE(page->mapping);
-}
-
-/*
- * Fragments i.. that are mappable and lie wholly inside [cur, limit),
- * starting at byte pos == cur: their count, pages stored in pc->pages.
- */
-static u32 zcrx_map_run_len(const struct skb_shared_info *shi, int i,
-			    u32 pos, u32 limit, struct zcrx_piece *pc)
-{
-	u32 n = 0;
-
-	for (; i < shi->nr_frags && pos + PAGE_SIZE <= limit; i++) {
-		if (!zcrx_frag_mappable(&shi->frags[i]))
-			break;
-		pc->pages[n++] = skb_frag_page(&shi->frags[i]);
-		pos += PAGE_SIZE;
-	}
-	return n;
-}
-
-/*
- * The next piece of skb bytes [off, off + len): one run of bytes to copy
- * (linear part, fragments from other pages, runs of mappable pages shorter
- * than the window threshold), bytes inside one fragment that lives in a
- * pool page, or (if may_map) a run of whole pages to map.
- */
-static void zcrx_next_piece(struct zcrx_sock *zs, const struct sk_buff *skb,
-			    u32 off, u32 len, bool may_map,
-			    struct zcrx_piece *pc)
-{
-	const struct skb_shared_info *shi = skb_shinfo(skb);
-	u32 pos = skb_headlen(skb), end, cur, idx, n;
-	struct zcrx_pool *pool = zs->pool;
-	int i;
-
-	pc->kind = ZCRX_PIECE_COPY;
-	pc->len = off < pos ? min(len, pos - off) : 0;
-	for (i = 0; i < shi->nr_frags && pc->len < len; i++) {
-		end = pos + skb_frag_size(&shi->frags[i]);
-		cur = off + pc->len;
-		if (cur < end) {
-			idx = zcrx_pool_page(pool, &shi->frags[i]);
-			if (idx != ZCRX_NO_BUF) {
-				if (pc->len)
-					return;	/* copy up to it first */
-				pc->kind = ZCRX_PIECE_POOL;
-				pc->page_idx = idx;
-				pc->page_off = skb_frag_off(&shi->frags[i]) +
-					       (cur - pos);
-				pc->len = min(len, end - cur);
-				return;
-			}
-			n = 0;
-			if (may_map && cur == pos)
-				n = zcrx_map_run_len(shi, i, pos, off + len, pc);
-			if (n && n >= pool->win.threshold) {
-				if (pc->len)
-					return;	/* copy up to it first */
-				pc->kind = ZCRX_PIECE_MAP;
-				pc->nr_pages = n;
-				pc->len = n << PAGE_SHIFT;
-				return;
-			}
-			pc->len += min(len - pc->len, end - cur);
-		}
-		pos = end;
-	}
-	/* Whatever is left sits in the frag_list: copy it. */
-	pc->len = len;
-}
-
-static int zcrx_place_copy(struct zcrx_sock *zs, struct sk_buff *skb,
-			   u32 off, u32 len)
-{
-	struct zcrx_pool *pool = zs->pool;
-	u32 n;
-
-	if ((zs->cur_buf == ZCRX_NO_BUF || !zs->cq_reserved) &&
-	    !zcrx_pool_begin_seg(pool, zs))
-		return 0;
-	n = min(len, pool->buf_size - zs->fill);
-	if (skb_copy_bits(skb, off, zcrx_buf_addr(pool, zs->cur_buf) + zs->fill, n))
-		return -EFAULT;
-	zs->fill += n;
-	if (zs->fill == pool->buf_size)
-		zcrx_pool_end_seg(pool, zs, true);
-	return n;
-}
-
-static int zcrx_place_zc(struct zcrx_sock *zs, const struct zcrx_piece *pc)
-{
-	int ret;
-
-	/* Stream order: complete what was copied before this piece. */
-	zcrx_pool_end_seg(zs->pool, zs, false);
-	ret = zcrx_pool_post_zc(zs->pool, zs, pc->page_idx, pc->page_off,
-				pc->len);
-	return ret > 0 ? pc->len : ret;	/* 0: stalled, -EAGAIN: copy it */
-}
-
-/* tcp_read_sock() actor: place as much as resources allow. */
-static int zcrx_recv_actor(read_descriptor_t *desc, struct sk_buff *skb,
-			   unsigned int offset, size_t len)
-{
-	struct zcrx_sock *zs = desc->arg.data;
-	size_t done = 0, copy_until = 0;
-	struct zcrx_piece pc;
-	int n;
-
-	/*
-	 * tcp_read_sock() calls us again for the rest of an skb after a
-	 * partial return, even though we set count to 0.  Placing bytes then
-	 * would unstall the socket behind the read pass's back, which takes
-	 * count == 0 for "stalled" and would leave it neither stalled nor
-	 * read: once stalled, stay stalled until the wake path resumes us.
-	 */
-	if (!desc->count)
-		return 0;
-	while (done < len) {
-		/* After a run that could not be mapped, copy all of it. */
-		zcrx_next_piece(zs, skb, offset + done,
-				min_t(size_t, len - done, U32_MAX),
-				zs->map_vma && done >= copy_until, &pc);
-		n = -EAGAIN;
-		if (pc.kind == ZCRX_PIECE_POOL)
-			n = zcrx_place_zc(zs, &pc);
-		else if (pc.kind == ZCRX_PIECE_MAP)
-			n = zcrx_map_run(zs, pc.pages, pc.nr_pages);
-		if (n == -EAGAIN && pc.kind == ZCRX_PIECE_MAP)
-			copy_until = done + pc.len;
-		if (n == -EAGAIN)
-			n = zcrx_place_copy(zs, skb, offset + done, pc.len);
-		if (n <= 0) {
-			if (n < 0)
-				zs->error = -n;
-			desc->count = 0;
-			break;
-		}
-		done += n;
-	}
-	return done;
-}
-
-/*
- * After a pass that was not stalled: end of stream once the queue is
- * drained, or an error.  The completion needs a CQ slot; without one the
- * socket stays stalled and the wake path brings us back here.
- */
-static void zcrx_sock_check_end(struct zcrx_sock *zs)
-{
-	struct sock *sk = zs->sk;
-
-	if (!zs->error) {
-		if (!skb_queue_empty(&sk->sk_receive_queue))
-			return;
-		if (READ_ONCE(sk->sk_err))
-			zs->error = -sock_error(sk);	/* consumes sk_err */
-		else if (!(READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN))
-			return;
-	}
-	if (!zcrx_pool_post_end(zs->pool, zs, zs->error))
-		return;
-	set_bit(ZS_CLOSING, &zs->flags);
-	zcrx_sock_get(zs);
-	if (!queue_work(zcrx_wq, &zs->detach_work))
-		zcrx_sock_put(zs);
-}
-
-/* One read pass.  The socket is locked (owned, or bh-locked in softirq). */
-static void zcrx_sock_read(struct zcrx_sock *zs)
-{
-	read_descriptor_t desc = { .arg.data = zs, .count = 1 };
-	struct sock *sk = zs->sk;
-
-	lockdep_assert(lockdep_sock_is_held(sk));
-	if (READ_ONCE(zs->flags))	/* closing or detached */
-		return;
-	tcp_read_sock(sk, &desc, zcrx_recv_actor);
-	zcrx_pool_end_seg(zs->pool, zs, true);
-	if (desc.count || zs->error)	/* not stalled */
-		zcrx_sock_check_end(zs);
-	zcrx_pool_notify(zs->pool);
-}
-
-/*
- * Process context, no locks held: a read pass now, or for a MAP pool, a
- * note that ZCRXDEV_IOC_RECV has work.
- */
-void zcrx_sock_resume(struct zcrx_sock *zs)
-{
-	if (zs->pool->flags & ZCRXDEV_SETUP_MAP) {
-		zcrx_pool_mark_ready(zs->pool, zs);
-		return;
-	}
-	lock_sock(zs->sk);
-	zcrx_sock_read(zs);
-	release_sock(zs->sk);
-}
-
-/*
- * ZCRXDEV_IOC_RECV's read pass of a MAP pool's socket, in the caller's
- * context: whole pages go to the window when it is the caller's.
- */
-void zcrx_sock_recv(struct zcrx_sock *zs)
-{
-	struct zcrx_pool *pool = zs->pool;
-
-	lock_sock(zs->sk);
-	zs->map_vma = zcrx_win_begin(pool);
-	zcrx_sock_read(zs);
-	zs->map_vma = NULL;
-	zcrx_win_end(pool);
-	release_sock(zs->sk);
-}
-
-static void zcrx_sock_read_work(struct work_struct *work)
-{
-	struct zcrx_sock *zs = container_of(work, struct zcrx_sock, read_work);
-
-	zcrx_sock_resume(zs);
-	zcrx_sock_put(zs);
-}
-
+/* After EOF or an error (read.c queues it): detach in process context. */
 static void zcrx_sock_detach_work(struct work_struct *work)
 {
 	struct zcrx_sock *zs = container_of(work, struct zcrx_sock, detach_work);
 
 	zcrx_sock_detach(zs);
-	zcrx_sock_put(zs);
+	zcrx_pool_sock_put(zs);
 }
 
 /* ---- socket callbacks (socket locked, sk_callback_lock read-held) ---- */
-
-static void zcrx_sock_kick(struct zcrx_sock *zs)
-{
-	if (zs->pool->flags & ZCRXDEV_SETUP_MAP) {
-		zcrx_pool_mark_ready(zs->pool, zs);
-		return;
-	}
-	if (sock_owned_by_user_nocheck(zs->sk)) {
-		zcrx_sock_get(zs);
-		if (!queue_work(zcrx_wq, &zs->read_work))
-			zcrx_sock_put(zs);	/* not the last: the list holds one */
-		return;
-	}
-	zcrx_sock_read(zs);
-}
 
 static void zcrx_sk_data_ready(struct sock *sk)
 {
@@ -424,7 +101,7 @@ static void zcrx_sk_data_ready(struct sock *sk)
 	read_lock_bh(&sk->sk_callback_lock);
 	zs = zcrx_sk_ctx(sk);
 	if (zs)
-		zcrx_sock_kick(zs);
+		zcrx_read_kick(zs);
 	read_unlock_bh(&sk->sk_callback_lock);
 }
 
@@ -437,7 +114,7 @@ static void zcrx_sk_state_change(struct sock *sk)
 	zs = zcrx_sk_ctx(sk);
 	if (zs) {
 		saved = zs->saved_state_change;
-		zcrx_sock_kick(zs);
+		zcrx_read_kick(zs);
 	}
 	read_unlock_bh(&sk->sk_callback_lock);
 	if (saved)
@@ -453,7 +130,7 @@ static void zcrx_sk_error_report(struct sock *sk)
 	zs = zcrx_sk_ctx(sk);
 	if (zs) {
 		saved = zs->saved_error_report;
-		zcrx_sock_kick(zs);
+		zcrx_read_kick(zs);
 	}
 	read_unlock_bh(&sk->sk_callback_lock);
 	if (saved)
@@ -468,11 +145,11 @@ static void zcrx_sk_close(struct sock *sk, long timeout)
 	read_lock_bh(&sk->sk_callback_lock);
 	zs = zcrx_sk_ctx(sk);
 	if (zs)
-		zcrx_sock_get(zs);
+		zcrx_pool_sock_get(zs);
 	read_unlock_bh(&sk->sk_callback_lock);
 	if (zs) {
 		zcrx_sock_detach(zs);
-		zcrx_sock_put(zs);
+		zcrx_pool_sock_put(zs);
 	}
 	/*
 	 * The real close can destroy the socket and drop the ULP's module
@@ -595,16 +272,9 @@ static int zcrx_sock_hook(struct zcrx_pool *pool, struct zcrx_sock *zs)
 		return ret;
 	hook = zcrx_hook_proto(sk->sk_prot);
 
-	spin_lock_bh(&pool->lock);
-	if (pool->dying) {
-		spin_unlock_bh(&pool->lock);
-		return -ENXIO;
-	}
-	list_add_tail(&zs->node, &pool->socks);
-	pool->nr_socks++;
-	pool->stats.sockets_total++;
-	spin_unlock_bh(&pool->lock);
-	atomic_inc(&zcrx_socks_total);
+	ret = zcrx_pool_sock_add(pool, zs);
+	if (ret)
+		return ret;
 
 	write_lock_bh(&sk->sk_callback_lock);
 	zs->saved_data_ready = sk->sk_data_ready;
@@ -665,7 +335,7 @@ int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a)
 	INIT_LIST_HEAD(&zs->node);
 	INIT_LIST_HEAD(&zs->stall_node);
 	INIT_LIST_HEAD(&zs->ready_node);
-	INIT_WORK(&zs->read_work, zcrx_sock_read_work);
+	INIT_WORK(&zs->read_work, zcrx_read_work);
 	INIT_WORK(&zs->detach_work, zcrx_sock_detach_work);
 
 	lock_sock(sk);
@@ -679,9 +349,9 @@ int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a)
 	zcrx_pool_get(pool);
 	/* Bytes queued before we hooked in: place them now. */
 	if (pool->flags & ZCRXDEV_SETUP_MAP)
-		zcrx_pool_mark_ready(pool, zs);
+		zcrx_place_mark_ready(zs);
 	else
-		zcrx_sock_read(zs);
+		zcrx_read_pass(zs);
 	release_sock(sk);
 
 out_put_file:
@@ -711,25 +381,12 @@ void zcrx_sock_detach(struct zcrx_sock *zs)
 	if (zcrx_base_proto(sk->sk_prot) == zs->base_prot)
 		WRITE_ONCE(sk->sk_prot, zs->base_prot);
 	write_unlock_bh(&sk->sk_callback_lock);
-	zcrx_pool_end_seg(pool, zs, true);
+	zcrx_place_close(zs);
 	/* Bytes we left behind belong to recv() again: wake its readers. */
 	if (!skb_queue_empty(&sk->sk_receive_queue))
 		sk->sk_data_ready(sk);
 	release_sock(sk);
-
-	spin_lock_bh(&pool->lock);
-	list_del_init(&zs->node);
-	list_del_init(&zs->stall_node);
-	list_del_init(&zs->ready_node);
-	pool->nr_socks--;
-	if (list_empty(&pool->stalled))
-		zcrx_pool_cq_flags(pool, 0, ZCRXDEV_RING_NEED_WAKEUP);
-	if (list_empty(&pool->ready))
-		zcrx_pool_cq_flags(pool, 0, ZCRXDEV_RING_DATA_READY);
-	spin_unlock_bh(&pool->lock);
-	atomic_dec(&zcrx_socks_total);
-	wake_up(&pool->detach_wait);
-	zcrx_sock_put(zs);	/* the list's reference */
+	zcrx_pool_sock_del(pool, zs);	/* drops the list's reference */
 }
 
 int zcrx_sock_detach_fd(struct zcrx_pool *pool, const struct zcrxdev_detach *d)
@@ -751,13 +408,13 @@ int zcrx_sock_detach_fd(struct zcrx_pool *pool, const struct zcrxdev_detach *d)
 	read_lock_bh(&sk->sk_callback_lock);
 	zs = zcrx_sk_ctx(sk);
 	if (zs && zs->pool == pool && !test_bit(ZS_DETACHED, &zs->flags))
-		zcrx_sock_get(zs);
+		zcrx_pool_sock_get(zs);
 	else
 		zs = NULL;
 	read_unlock_bh(&sk->sk_callback_lock);
 	if (zs) {
 		zcrx_sock_detach(zs);
-		zcrx_sock_put(zs);
+		zcrx_pool_sock_put(zs);
 		ret = 0;
 	}
 out_put_file:

@@ -34,7 +34,7 @@
 
 #include "tap.h"
 
-/* The module's ring layout (module/zcrx.h, ZCRX_RING_*). */
+/* The module's ring layout (module/ring.h, ZCRX_RING_*). */
 #define RING_HEAD	0
 #define RING_TAIL	64
 #define RING_FLAGS	128
