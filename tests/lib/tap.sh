@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: GPL-2.0
+# SPDX-License-Identifier: MIT
 # TAP for the shell tests, sourced by them (tests/unit/*.sh from the repo
 # top, tests/guest/*.sh as /tests/lib/tap.sh):
 #   tap_line "ok - group.name"   print one result line and count it
