@@ -8,10 +8,9 @@
 # module that takes the wrong branch.  Run from the repo top as a host
 # test of "make check".
 #
-# Kernels: those scripts/vm/kernels.sh names (headers in /usr/src), the
-# newest 7.x whose headers are in scripts/vm/chroot.sh's chroot (if it has
-# been made), and kernels built here (the debug kernel's tree in the
-# cache).  Prints "ok - compat.<series>.<probe>" or "not ok - ...: expected
+# Kernels: those scripts/vm/kernels.sh names (headers in /usr/src, or in
+# scripts/vm/chroot.sh's chroot for the newest 7.x), and kernels built
+# here (the debug kernel's tree in the cache).  Prints "ok - compat.<series>.<probe>" or "not ok - ...: expected
 # X got Y"; a kernel whose headers are absent is skipped.
 . tests/lib/tap.sh
 set -uo pipefail
@@ -126,20 +125,6 @@ for rel in $(scripts/vm/kernels.sh 2>/dev/null); do
 		skip "$(series_of "$rel")" "no headers for $rel (scripts/deps.sh installs them)"
 	fi
 done
-
-# The newest 7.x, whose headers only the chroot can hold.
-if ((have_chroot)); then
-	rel=$(cd "$chroot_dir/usr/src" 2>/dev/null && ls -d linux-headers-7.*-amd64 2>/dev/null |
-		sed 's/^linux-headers-//' | grep -E '^7\.[0-9]+\.[0-9]+\+deb[0-9]+-amd64$' |
-		sort -V | tail -n 1)
-	if [[ -n $rel ]]; then
-		run "$rel" "$chroot_dir" "$chroot_dir/usr/src/linux-headers-$rel"
-	else
-		skip 7.x "no linux-headers-7.* in the chroot $chroot_dir (run scripts/vm/chroot.sh)"
-	fi
-else
-	skip 7.x "no trixie chroot (scripts/vm/chroot.sh makes it)"
-fi
 
 # Kernels built here (the debug kernel): their trees are in the cache.
 for build in "$cache"/kernels/*/build; do
