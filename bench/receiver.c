@@ -33,6 +33,10 @@
  *   zcrx-batch  libzcrx, same pool, zcrx_wait_nr(16, 1 ms): the kernel
  *               wakes the receiver once 16 completions are ready (or an
  *               end of stream, a stall, 1 ms)
+ *   zcrx-defer  zcrx-batch's loop on a pool set up ZCRXDEV_SETUP_DEFER: the
+ *               softirq only marks sockets ready, zcrx_wait_nr() places
+ *               everything queued with one ZCRXDEV_IOC_RECV in the
+ *               receiver's own context (as io_uring's DEFER_TASKRUN)
  *   zcrx-map    libzcrx, same pool set up ZCRXDEV_SETUP_MAP (the module's
  *               default threshold) with its mapping window: zcrx_wait()
  *               places payload with ZCRXDEV_IOC_RECV (zcrx_recv()) and
@@ -626,8 +630,8 @@ int ioctl(int fd, unsigned long req, ...)
 }
 
 static struct zcrx z;
-static int zbusy, zbatch;
-static unsigned int zflags;	/* ZCRXDEV_SETUP_MAP / _MAP_ALWAYS, or 0 */
+static int zbusy, zbatch, zmap;
+static unsigned int zflags;	/* ZCRXDEV_SETUP_MAP / _MAP_ALWAYS / _DEFER, or 0 */
 
 /* The map_threshold a pool set up with flags gets, from a throwaway pool. */
 static unsigned int map_threshold(unsigned int flags)
@@ -654,7 +658,7 @@ static void zcrx_setup(void)
 
 	if (ret)
 		fail("zcrx_init", -ret);
-	if (zflags && !z.win_pages)
+	if (zmap && !z.win_pages)
 		fail("zcrx_init: no mapping window", EOPNOTSUPP);
 }
 
@@ -663,7 +667,7 @@ static void run_zcrx(void)
 	struct zcrxdev_stats st;
 	unsigned long long spins = 0, waits = 0;
 	unsigned long long cqe_copied = 0, cqe_zc = 0, cqe_mapped = 0;
-	unsigned int threshold = zflags ? map_threshold(zflags) : 0;
+	unsigned int threshold = zmap ? map_threshold(zflags) : 0;
 	size_t len;
 	int i, ret;
 
@@ -750,7 +754,10 @@ static void run_zcrx(void)
 		 (unsigned long long)st.completions, (unsigned long long)st.stalls,
 		 (unsigned long long)st.wakeups, (unsigned long long)st.refill_bad,
 		 waits, spins, lib_polls, lib_ioctls);
-	if (zflags && len < sizeof(extra))
+	if (zflags == ZCRXDEV_SETUP_DEFER && len < sizeof(extra))
+		snprintf(extra + len, sizeof(extra) - len, ";recv_calls=%llu",
+			 (unsigned long long)st.recv_calls);
+	if (zmap && len < sizeof(extra))
 		snprintf(extra + len, sizeof(extra) - len,
 			 ";mapped=%llu;fallbacks=%llu;zaps=%llu;zapped=%llu;recv_calls=%llu;threshold=%u;win_pages=%u",
 			 (unsigned long long)st.bytes_mapped,
@@ -794,6 +801,7 @@ static const struct {
 	{ "zcrx-poll", zcrx_setup, run_zcrx },
 	{ "zcrx-busy", zcrx_setup, run_zcrx },
 	{ "zcrx-batch", zcrx_setup, run_zcrx },
+	{ "zcrx-defer", zcrx_setup, run_zcrx },
 	{ "zcrx-map", zcrx_setup, run_zcrx },
 	{ "zcrx-map1", zcrx_setup, run_zcrx },
 };
@@ -827,11 +835,14 @@ int main(int argc, char **argv)
 		goto usage;
 	to_file = !strcmp(method, "splice-file");
 	zbusy = !strcmp(method, "zcrx-busy");
-	zbatch = !strcmp(method, "zcrx-batch");
+	zbatch = !strcmp(method, "zcrx-batch") || !strcmp(method, "zcrx-defer");
+	if (!strcmp(method, "zcrx-defer"))
+		zflags = ZCRXDEV_SETUP_DEFER;
 	if (!strcmp(method, "zcrx-map"))
 		zflags = ZCRXDEV_SETUP_MAP;
 	else if (!strcmp(method, "zcrx-map1"))
 		zflags = ZCRXDEV_SETUP_MAP_ALWAYS;
+	zmap = !!(zflags & (ZCRXDEV_SETUP_MAP | ZCRXDEV_SETUP_MAP_ALWAYS));
 	alarm(limit);
 	if (bench_pin(cpu))
 		return 1;

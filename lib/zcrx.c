@@ -275,13 +275,22 @@ int zcrx_recv(struct zcrx *z)
 }
 
 /*
- * MAP pools: RECV when the kernel has bytes for it, or to unmap window
- * pages returned since the last one (before sleeping: a peer may wait for
- * them, when they are its pool's pages).
+ * Is payload placed only by RECV?  MAP pools are DEFER pools (a module
+ * older than the DEFER flag says only MAP).
+ */
+static bool zcrx_deferred(const struct zcrx *z)
+{
+	return z->flags & (ZCRXDEV_SETUP_DEFER | ZCRXDEV_SETUP_MAP);
+}
+
+/*
+ * DEFER (and MAP) pools: RECV when the kernel has bytes for it, or to unmap
+ * window pages returned since the last one (before sleeping: a peer may
+ * wait for them, when they are its pool's pages).
  */
 static int zcrx_recv_if_useful(struct zcrx *z)
 {
-	if (!(z->flags & ZCRXDEV_SETUP_MAP))
+	if (!zcrx_deferred(z))
 		return 0;
 	zcrx_smp_mb();
 	if (!zcrx_data_ready(z) && !z->win_returned && !__zcrx_wake_useful(z))
@@ -314,7 +323,7 @@ static void zcrx_set_wake_min(struct zcrx *z, unsigned int nr)
 static int zcrx_wait_min(struct zcrx *z, unsigned int min, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = z->fd, .events = POLLIN };
-	bool map = z->flags & ZCRXDEV_SETUP_MAP;
+	bool deferred = zcrx_deferred(z);
 	int ret;
 
 	if (z->fd < 0)		/* exited or never set up: nothing will come */
@@ -325,7 +334,7 @@ static int zcrx_wait_min(struct zcrx *z, unsigned int min, int timeout_ms)
 	for (;;) {
 		if (zcrx_cq_ready(z) >= min)
 			return (int)zcrx_cq_ready(z);
-		if (map) {
+		if (deferred) {
 			/* Bytes wait in the sockets until we ask for them. */
 			ret = zcrx_recv_if_useful(z);
 			if (ret < 0)
@@ -348,10 +357,10 @@ static int zcrx_wait_min(struct zcrx *z, unsigned int min, int timeout_ms)
 			return -EBADF;
 		/*
 		 * Timed out, or woken with what the kernel thought enough (it
-		 * may be fewer than min: an end, an error, a stall).  MAP:
+		 * may be fewer than min: an end, an error, a stall).  DEFER:
 		 * POLLIN may mean "sockets ready": go round to RECV.
 		 */
-		if (!ret || !map || zcrx_cq_ready(z)) {
+		if (!ret || !deferred || zcrx_cq_ready(z)) {
 			unsigned int ready = zcrx_cq_ready(z);
 
 			return ready ? (int)ready : -ETIME;

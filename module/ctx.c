@@ -61,7 +61,7 @@ static void zcrx_ctx_run_locked(struct zcrx_pool *pool, struct list_head *list,
 	}
 }
 
-/* Each stalled socket goes on: a read pass, or (MAP) made ready for RECV. */
+/* Each stalled socket goes on: a read pass, or (DEFER) made ready for RECV. */
 static void zcrx_ctx_resume_stalled(struct zcrx_pool *pool)
 {
 	LIST_HEAD(list);
@@ -74,7 +74,7 @@ static void zcrx_ctx_resume_stalled(struct zcrx_pool *pool)
 	spin_unlock_bh(&pool->lock);
 }
 
-/* Take refills now and let stalled sockets go on (MAP: mark them ready). */
+/* Take refills now and let stalled sockets go on (DEFER: mark them ready). */
 static void zcrx_ctx_refresh(struct zcrx_pool *pool)
 {
 	spin_lock_bh(&pool->lock);
@@ -171,9 +171,9 @@ long zcrx_ctx_recv(struct zcrx_pool *pool, const struct zcrxdev_recv *r)
 	before = pool->stats.completions;
 	spin_unlock_bh(&pool->lock);
 
-	/* Refills, PENDING buffers, stalled sockets (MAP: made ready). */
+	/* Refills, PENDING buffers, stalled sockets (DEFER: made ready). */
 	zcrx_ctx_refresh(pool);
-	if (pool->flags & ZCRXDEV_SETUP_MAP)
+	if (pool->flags & ZCRXDEV_SETUP_DEFER)
 		zcrx_ctx_recv_ready(pool);
 
 	spin_lock_bh(&pool->lock);

@@ -6,7 +6,7 @@
  * mapped into the window (MAP pools, RECV only); EOF and errors are one
  * completion each.  A socket that finds no buffer or CQ slot is stalled
  * (on pool->stalled, NEED_WAKEUP set, then one more look: no lost
- * wakeup); a MAP pool's socket with bytes waiting is ready (on
+ * wakeup); a DEFER pool's socket with bytes waiting is ready (on
  * pool->ready, DATA_READY set) for RECV.
  *
  * Dense packing without pinning: consecutive bytes of a socket fill a
@@ -75,7 +75,7 @@ static bool zcrx_place_cq_room_locked(struct zcrx_sock *zs)
 	return true;
 }
 
-/* A MAP pool's socket has something for RECV (any context, no pool lock). */
+/* A DEFER pool's socket has something for RECV (any context, no pool lock). */
 void zcrx_place_mark_ready(struct zcrx_sock *zs)
 {
 	struct zcrx_pool *pool = zs->pool;

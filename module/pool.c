@@ -113,7 +113,8 @@ static void zcrx_pool_regions(struct zcrx_pool *pool, struct zcrxdev_setup *s)
 		s->win.offset = ZCRX_MMAP_WIN;
 	zcrx_ring_offsets(&s->cq_off, true);
 	zcrx_ring_offsets(&s->rq_off, false);
-	s->features = ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES | ZCRXDEV_FEAT_MAP;
+	s->features = ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES | ZCRXDEV_FEAT_MAP |
+		      ZCRXDEV_FEAT_DEFER;
 }
 
 /* A pool as s asks for it, s completed; tick is the pool's tick work. */
@@ -145,9 +146,14 @@ struct zcrx_pool *zcrx_pool_create(struct zcrxdev_setup *s, work_func_t tick)
 	pool->tick_delay = 1;
 
 	pool->node = numa_node_id();
-	/* MAP_ALWAYS is MAP with every run mapped. */
+	/*
+	 * MAP_ALWAYS is MAP with every run mapped; MAP places in RECV only
+	 * (page tables change in the caller's context), which is DEFER.
+	 */
 	if (s->flags & ZCRXDEV_SETUP_MAP_ALWAYS)
 		s->flags |= ZCRXDEV_SETUP_MAP;
+	if (s->flags & ZCRXDEV_SETUP_MAP)
+		s->flags |= ZCRXDEV_SETUP_DEFER;
 	pool->flags = s->flags;
 	buf_pages = s->buf_size >> PAGE_SHIFT;
 	zcrx_mem_pool_init(&pool->mem, s->nr_bufs * buf_pages, buf_pages);

@@ -9,9 +9,10 @@
  * leave the receive queue while they are cache-hot.  When a task owns the
  * socket (it is inside a socket syscall, or we are being called from its
  * release_sock() backlog processing) the pass is deferred to a work item
- * that takes lock_sock(), as strparser does.  A MAP pool's socket is only
- * marked ready: ZCRXDEV_IOC_RECV runs its pass in the caller's context,
- * with the window at hand.  Either way the placement state of a socket is
+ * that takes lock_sock(), as strparser does.  A DEFER (or MAP) pool's
+ * socket is only marked ready: ZCRXDEV_IOC_RECV runs its pass in the
+ * caller's context (with the window at hand, for MAP), where one pass
+ * takes everything queued since the last one.  Either way the placement state of a socket is
  * only touched with its socket lock held.
  */
 #include <linux/mm.h>
@@ -226,12 +227,12 @@ void zcrx_read_pass(struct zcrx_sock *zs)
 }
 
 /*
- * Process context, no locks held: a read pass now, or for a MAP pool, a
+ * Process context, no locks held: a read pass now, or for a DEFER pool, a
  * note that ZCRXDEV_IOC_RECV has work.
  */
 void zcrx_read_resume(struct zcrx_sock *zs)
 {
-	if (zs->pool->flags & ZCRXDEV_SETUP_MAP) {
+	if (zs->pool->flags & ZCRXDEV_SETUP_DEFER) {
 		zcrx_place_mark_ready(zs);
 		return;
 	}
@@ -241,7 +242,7 @@ void zcrx_read_resume(struct zcrx_sock *zs)
 }
 
 /*
- * ZCRXDEV_IOC_RECV's read pass of a MAP pool's socket, in the caller's
+ * ZCRXDEV_IOC_RECV's read pass of a DEFER pool's socket, in the caller's
  * context: whole pages go to the window when it is the caller's.
  */
 void zcrx_read_recv(struct zcrx_sock *zs)
@@ -268,7 +269,7 @@ void zcrx_read_work(struct work_struct *work)
 /* Data or a state change (socket locked, sk_callback_lock read-held). */
 void zcrx_read_kick(struct zcrx_sock *zs)
 {
-	if (zs->pool->flags & ZCRXDEV_SETUP_MAP) {
+	if (zs->pool->flags & ZCRXDEV_SETUP_DEFER) {
 		zcrx_place_mark_ready(zs);
 		return;
 	}

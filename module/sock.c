@@ -348,7 +348,7 @@ int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a)
 	sock_hold(sk);
 	zcrx_pool_get(pool);
 	/* Bytes queued before we hooked in: place them now. */
-	if (pool->flags & ZCRXDEV_SETUP_MAP)
+	if (pool->flags & ZCRXDEV_SETUP_DEFER)
 		zcrx_place_mark_ready(zs);
 	else
 		zcrx_read_pass(zs);

@@ -94,7 +94,7 @@ done
 # Comma lists -> words.
 words() { echo "$1" | tr ',' ' '; }
 
-all_methods="recv,epoll,uring,splice,splice-file,tcpzc,zcrx-poll,zcrx-busy,zcrx-batch"
+all_methods="recv,epoll,uring,splice,splice-file,tcpzc,zcrx-poll,zcrx-busy,zcrx-batch,zcrx-defer"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	runs=${BENCH_RUNS:-1}
 	mb=${BENCH_MB:-128}

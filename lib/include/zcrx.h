@@ -95,7 +95,8 @@ struct zcrx_params {
 	unsigned int	cq_entries;	/* 0: kernel default */
 	unsigned int	rq_entries;	/* 0: kernel default */
 	unsigned int	flags;		/* ZCRXDEV_SETUP_*: WRITABLE maps the pool RW,
-					 * MAP / MAP_ALWAYS map whole pages */
+					 * MAP / MAP_ALWAYS map whole pages,
+					 * DEFER places in zcrx_wait()/zcrx_recv() */
 	unsigned int	win_pages;	/* MAP: window pages (0: kernel default) */
 	const char	*device;	/* NULL: "/dev/zcrx" */
 	/*
@@ -192,7 +193,7 @@ static inline bool zcrx_need_wakeup(const struct zcrx *z)
 	       ZCRXDEV_RING_NEED_WAKEUP;
 }
 
-/* MAP pools: sockets hold bytes that only zcrx_recv() places. */
+/* DEFER and MAP pools: sockets hold bytes that only zcrx_recv() places. */
 static inline bool zcrx_data_ready(const struct zcrx *z)
 {
 	return __atomic_load_n(z->cq.kflags, __ATOMIC_RELAXED) &

@@ -326,7 +326,7 @@ struct oracle_answer oracle_ioctl(int kind, const union fargs *in,
 			mask |= EB(E_INVAL);
 		ok = !mask;
 		break;
-	case K_RECV:	/* on a pool without MAP: a wake that counts completions */
+	case K_RECV:	/* without DEFER: a wake that counts completions */
 		if (!c->pool)
 			mask |= EB(E_NXIO);
 		if (!c->readable)

@@ -49,11 +49,12 @@ int cmd_kind(unsigned int c);
 bool vfs_cmd(unsigned int c);
 
 /*
- * The setup flags this model knows.  MAP pools charge their window to
+ * The setup flags this model knows.  DEFER changes where bytes are placed,
+ * never what an ioctl returns.  MAP pools charge their window to
  * RLIMIT_MEMLOCK too and place bytes only on RECV: t_map covers them, and
  * generated flags never carry MAP bits.
  */
-#define SETUP_FLAGS_OK	ZCRXDEV_SETUP_WRITABLE
+#define SETUP_FLAGS_OK	(ZCRXDEV_SETUP_WRITABLE | ZCRXDEV_SETUP_DEFER)
 #define SETUP_FLAGS_MAP	(ZCRXDEV_SETUP_MAP | ZCRXDEV_SETUP_MAP_ALWAYS)
 
 union fargs {

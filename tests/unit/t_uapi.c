@@ -237,11 +237,11 @@ _Static_assert(ZCRXDEV_RING_MIN == 8 && ZCRXDEV_RING_MAX == 32768, "ring size");
 _Static_assert(ZCRXDEV_POOL_MAX_BYTES == 1ull << 32, "pool max");
 _Static_assert(ZCRXDEV_RING_NEED_WAKEUP == 1 && ZCRXDEV_RING_DATA_READY == 2,
 	       "ring flags");
-_Static_assert(ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES == 1 && ZCRXDEV_FEAT_MAP == 2,
-	       "features");
+_Static_assert(ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES == 1 && ZCRXDEV_FEAT_MAP == 2 &&
+	       ZCRXDEV_FEAT_DEFER == 4, "features");
 _Static_assert(ZCRXDEV_SETUP_WRITABLE == 1 && ZCRXDEV_SETUP_MAP == 2 &&
-	       ZCRXDEV_SETUP_MAP_ALWAYS == 4 && ZCRXDEV_SETUP_FLAGS == 7,
-	       "setup flags");
+	       ZCRXDEV_SETUP_MAP_ALWAYS == 4 && ZCRXDEV_SETUP_DEFER == 8 &&
+	       ZCRXDEV_SETUP_FLAGS == 15, "setup flags");
 _Static_assert(ZCRXDEV_WIN_PAGES_MAX == 1u << 20, "window max");
 _Static_assert(ZCRXDEV_CQE_COPIED == 1 && ZCRXDEV_CQE_ZEROCOPY == 2 &&
 	       ZCRXDEV_CQE_EOF == 4 && ZCRXDEV_CQE_ERROR == 8 &&
@@ -393,7 +393,8 @@ static void test_constants(void)
 	      ZCRXDEV_POOL_MAX_BYTES == 1ull << 32 && ZCRXDEV_RING_NEED_WAKEUP == 1 &&
 	      ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES == 1 && ZCRXDEV_SETUP_WRITABLE == 1 &&
 	      ZCRXDEV_SETUP_MAP == 2 && ZCRXDEV_SETUP_MAP_ALWAYS == 4 &&
-	      ZCRXDEV_SETUP_FLAGS == 7 && ZCRXDEV_RING_DATA_READY == 2 &&
+	      ZCRXDEV_SETUP_DEFER == 8 && ZCRXDEV_SETUP_FLAGS == 15 &&
+	      ZCRXDEV_RING_DATA_READY == 2 && ZCRXDEV_FEAT_DEFER == 4 &&
 	      ZCRXDEV_FEAT_MAP == 2 && ZCRXDEV_WIN_PAGES_MAX == 1u << 20 &&
 	      ZCRXDEV_PINS_MAX == 64,
 	      "a constant changed");

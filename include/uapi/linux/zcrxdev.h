@@ -142,7 +142,7 @@ struct zcrxdev_ring_offsets {
 
 /* Bits of the CQ ring's flags word (written by the kernel only). */
 #define ZCRXDEV_RING_NEED_WAKEUP	(1u << 0)
-/* MAP pools: a socket has bytes for ZCRXDEV_IOC_RECV to place. */
+/* DEFER (and MAP) pools: a socket has bytes for ZCRXDEV_IOC_RECV to place. */
 #define ZCRXDEV_RING_DATA_READY		(1u << 1)
 
 /* ZCRXDEV_IOC_SETUP */
@@ -183,13 +183,28 @@ struct zcrxdev_setup {
  */
 #define ZCRXDEV_SETUP_MAP		(1u << 1)
 #define ZCRXDEV_SETUP_MAP_ALWAYS	(1u << 2)
+/*
+ * DEFER: payload is placed (copied into the pool) by ZCRXDEV_IOC_RECV in
+ * the caller's context instead of in the softirq that receives it, the way
+ * io_uring's DEFER_TASKRUN runs its receive work inside io_uring_enter().
+ * The softirq only marks the socket ready (DATA_READY) and wakes a poll()
+ * waiter; one RECV then places every ready socket's queued bytes in one
+ * pass, a buffer's worth per completion.  Nothing is placed until the
+ * process calls RECV (zcrx_wait() does): a process that busy-polls the
+ * completion ring without system calls wants the softirq placement of a
+ * pool without DEFER.  MAP and MAP_ALWAYS imply DEFER; setup returns the
+ * flags in effect.
+ */
+#define ZCRXDEV_SETUP_DEFER		(1u << 3)
 #define ZCRXDEV_SETUP_FLAGS		(ZCRXDEV_SETUP_WRITABLE | \
 					 ZCRXDEV_SETUP_MAP | \
-					 ZCRXDEV_SETUP_MAP_ALWAYS)
+					 ZCRXDEV_SETUP_MAP_ALWAYS | \
+					 ZCRXDEV_SETUP_DEFER)
 #define ZCRXDEV_WIN_PAGES_MAX		(1u << 20)
 
 #define ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES	(1u << 0)
 #define ZCRXDEV_FEAT_MAP			(1u << 1)
+#define ZCRXDEV_FEAT_DEFER			(1u << 2)
 
 /* ZCRXDEV_IOC_ATTACH: start receiving a connected TCP socket into the pool. */
 struct zcrxdev_attach {
@@ -272,12 +287,12 @@ struct zcrxdev_send {
 };
 
 /*
- * ZCRXDEV_IOC_RECV: place what the attached sockets of a MAP pool hold, in
- * the caller's context (page tables can only change there).  Also does
- * what ZCRXDEV_IOC_WAKE does, and unmaps returned window pages in batches.
- * Only a process that has the window mapped maps pages; for any other
- * caller, and for pools without MAP, every byte is copied.  Returns the
- * number of completions posted.
+ * ZCRXDEV_IOC_RECV: place what the attached sockets of a DEFER (or MAP)
+ * pool hold, in the caller's context (page tables can only change there).
+ * Also does what ZCRXDEV_IOC_WAKE does, and unmaps returned window pages
+ * in batches.  Only a process that has the window mapped maps pages; for
+ * any other caller, and for pools without MAP, every byte is copied.
+ * Returns the number of completions posted.
  */
 struct zcrxdev_recv {
 	__u32	flags;		/* must be 0 */

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Deferred placement (ZCRXDEV_SETUP_DEFER): the softirq only marks a socket
+ * ready, ZCRXDEV_IOC_RECV places everything queued in the caller's
+ * context, a buffer's worth per completion.  Streams, back-pressure and
+ * many sockets must be as exact as softirq placement; nothing may be
+ * placed before RECV; one RECV after many small writes must post one
+ * completion per buffer, not one per write.
+ */
+#include <poll.h>
+#include <signal.h>
+
+#include "tap.h"
+#include "rx.h"
+
+static struct zcrx z;
+
+static int pool_init(unsigned int nr_bufs, unsigned int buf_size,
+		     unsigned int flags)
+{
+	struct zcrx_params p = { .nr_bufs = nr_bufs, .buf_size = buf_size,
+				 .flags = flags };
+
+	return zcrx_init(&z, &p);
+}
+
+static struct zcrxdev_stats stats(void)
+{
+	struct zcrxdev_stats st;
+
+	zcrx_stats(&z, &st);
+	return st;
+}
+
+/* Setup says which flags are in effect: DEFER alone, MAP implies it. */
+static void test_setup_flags(void)
+{
+	static const struct {
+		const char	*name;
+		unsigned int	in, out;
+	} cases[] = {
+		{ "setup_defer", ZCRXDEV_SETUP_DEFER, ZCRXDEV_SETUP_DEFER },
+		{ "setup_map_implies_defer", ZCRXDEV_SETUP_MAP,
+		  ZCRXDEV_SETUP_MAP | ZCRXDEV_SETUP_DEFER },
+		{ "setup_plain_not_deferred", 0, 0 },
+	};
+	struct zcrxdev_setup s;
+	unsigned int i;
+	long r;
+	int fd;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fd = zcrx_open_dev();
+		setup_args(&s, 4, 4096);
+		s.flags = cases[i].in;
+		r = fd < 0 ? -errno : xioctl(fd, ZCRXDEV_IOC_SETUP, &s);
+		CHECK(cases[i].name, !r && s.flags == cases[i].out &&
+		      (s.features & ZCRXDEV_FEAT_DEFER),
+		      "r=%ld flags=%#x (want %#x) features=%#x", r, s.flags,
+		      cases[i].out, s.features);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* Until pool's completion count is at least n, for up to ms. */
+static bool completions_reach(uint64_t n, int ms)
+{
+	double end = now_s() + ms / 1000.0;
+
+	while (stats().completions < n) {
+		if (now_s() > end)
+			return false;
+		usleep(1000);
+	}
+	return true;
+}
+
+/*
+ * 32 KiB in 4 KiB writes while nobody calls RECV: nothing is placed, the
+ * pool says DATA_READY and poll() says readable; then one RECV posts one
+ * completion for all of it.  Without DEFER the same writes are placed as
+ * they arrive, one completion per segment.
+ */
+static void test_placed_only_by_recv(void)
+{
+	const uint64_t total = 32768;
+	struct rx_conn c = { .seed = 77 };
+	struct pollfd pfd;
+	struct zcrxdev_cqe *cqe;
+	struct zcrxdev_stats st;
+	unsigned int head, n = 0;
+	int cli, srv, status, r, pr;
+	pid_t pid;
+
+	if (pool_init(8, 65536, ZCRXDEV_SETUP_DEFER) ||
+	    tcp_pair(AF_INET, &cli, &srv)) {
+		CHECK("recv_only_setup", 0, "init or tcp_pair failed");
+		return;
+	}
+	setsockopt(cli, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	r = zcrx_attach(&z, srv, 0);
+	pid = spawn_sender(cli, c.seed, total, 4096, 0);
+	waitpid(pid, &status, 0);
+	usleep(100 * 1000);	/* every segment delivered (loopback) */
+	st = stats();
+	pfd = (struct pollfd){ .fd = z.fd, .events = POLLIN };
+	pr = poll(&pfd, 1, 0);
+	CHECK("nothing_placed_before_recv", !r && WIFEXITED(status) &&
+	      !WEXITSTATUS(status) && st.completions == 0 &&
+	      st.bytes_copied == 0 && !zcrx_cq_ready(&z),
+	      "attach=%d completions=%llu copied=%llu ready=%u", r,
+	      (unsigned long long)st.completions,
+	      (unsigned long long)st.bytes_copied, zcrx_cq_ready(&z));
+	CHECK("data_ready_and_readable", zcrx_data_ready(&z) && pr == 1 &&
+	      (pfd.revents & POLLIN), "data_ready=%d poll=%d revents=%#x",
+	      zcrx_data_ready(&z), pr, pfd.revents);
+
+	r = zcrx_recv(&z);
+	zcrx_for_each_cqe(&z, head, cqe) {
+		if (!rx_end(&c, cqe))
+			rx_account(&z, &c, cqe);
+		zcrx_return_cqe(&z, cqe);
+		n++;
+	}
+	zcrx_cq_advance(&z, n);
+	zcrx_rq_commit(&z);
+	st = stats();
+	CHECK("one_recv_one_completion", r == 1 && n == 1 && c.bytes == total &&
+	      !c.bad_at && c.copied == total && st.recv_calls == 1 &&
+	      !zcrx_data_ready(&z),
+	      "recv=%d cqes=%u bytes=%llu bad_at=%llu copied=%llu recv_calls=%llu",
+	      r, n, (unsigned long long)c.bytes, (unsigned long long)c.bad_at,
+	      (unsigned long long)c.copied, (unsigned long long)st.recv_calls);
+	close(cli);
+	close(srv);
+	zcrx_exit(&z);
+
+	/* The contrast: softirq placement needs no call at all. */
+	if (pool_init(8, 65536, 0) || tcp_pair(AF_INET, &cli, &srv)) {
+		CHECK("softirq_setup", 0, "init or tcp_pair failed");
+		return;
+	}
+	setsockopt(cli, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	r = zcrx_attach(&z, srv, 0);
+	pid = spawn_sender(cli, c.seed, total, 4096, 0);
+	waitpid(pid, &status, 0);
+	CHECK("softirq_places_without_recv", !r && completions_reach(1, 2000) &&
+	      stats().recv_calls == 0, "attach=%d completions=%llu", r,
+	      (unsigned long long)stats().completions);
+	close(cli);
+	close(srv);
+	zcrx_exit(&z);
+}
+
+/* One connection through zcrx_wait() (which calls RECV), every byte checked. */
+static void stream_one(const char *name, uint64_t total, size_t wsize,
+		       unsigned int nr_bufs, unsigned int bsize)
+{
+	struct rx_opts o = { .timeout_s = 60 };
+	struct rx_conn c = { .seed = total ^ wsize ^ 0xdef };
+	struct zcrxdev_stats st;
+	int cli, srv, r, status;
+	pid_t pid;
+
+	if (pool_init(nr_bufs, bsize, ZCRXDEV_SETUP_DEFER) ||
+	    tcp_pair(AF_INET, &cli, &srv)) {
+		CHECK(name, 0, "init or tcp_pair failed");
+		return;
+	}
+	r = zcrx_attach(&z, srv, 0);
+	pid = spawn_sender(cli, c.seed, total, wsize, SHUT_WR);
+	close(cli);
+	if (!r)
+		r = rx_run(&z, &c, 1, &o);
+	waitpid(pid, &status, 0);
+	st = stats();
+	CHECK(name, !r && c.bytes == total && !c.bad_at && c.eof &&
+	      c.ends == 1 && st.bytes_copied == total && st.eof == 1 &&
+	      st.recv_calls > 0 && st.refill_bad == 0 && WIFEXITED(status) &&
+	      !WEXITSTATUS(status),
+	      "r=%d bytes=%llu/%llu bad_at=%llu eof=%d copied=%llu recv_calls=%llu",
+	      r, (unsigned long long)c.bytes, (unsigned long long)total,
+	      (unsigned long long)c.bad_at, c.eof,
+	      (unsigned long long)st.bytes_copied,
+	      (unsigned long long)st.recv_calls);
+	tap_diag("%s: %llu completions, %llu RECV calls, %llu stalls", name,
+		 (unsigned long long)st.completions,
+		 (unsigned long long)st.recv_calls,
+		 (unsigned long long)st.stalls);
+	if (nr_bufs <= 8)
+		CHECK("backpressure_stalls", st.stalls > 0, "stalls=%llu",
+		      (unsigned long long)st.stalls);
+	close(srv);
+	zcrx_exit(&z);
+}
+
+/* n connections at once into one DEFER pool. */
+static void test_many(unsigned int n, uint64_t each)
+{
+	struct rx_opts o = { .timeout_s = 60 };
+	struct rx_conn c[16];
+	int cli[16], srv[16], status, r = 0, ok = 1;
+	pid_t pid[16];
+	unsigned int i;
+
+	if (pool_init(64, 65536, ZCRXDEV_SETUP_DEFER)) {
+		CHECK("many_16", 0, "init");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		c[i] = (struct rx_conn){ .seed = 1000 + i };
+		if (tcp_pair(AF_INET, &cli[i], &srv[i]) ||
+		    zcrx_attach(&z, srv[i], i))
+			ok = 0;
+	}
+	for (i = 0; i < n; i++) {
+		pid[i] = spawn_sender(cli[i], c[i].seed, each, 16384, SHUT_WR);
+		close(cli[i]);
+	}
+	if (ok)
+		r = rx_run(&z, c, n, &o);
+	for (i = 0; i < n; i++) {
+		waitpid(pid[i], &status, 0);
+		if (c[i].bytes != each || c[i].bad_at || !c[i].eof ||
+		    !WIFEXITED(status) || WEXITSTATUS(status))
+			ok = 0;
+		close(srv[i]);
+	}
+	CHECK("many_16", ok && !r && stats().bytes_copied == n * each,
+	      "r=%d copied=%llu", r, (unsigned long long)stats().bytes_copied);
+	zcrx_exit(&z);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	tap_set_group("defer");
+	test_setup_flags();
+	test_placed_only_by_recv();
+	stream_one("stream_4k_writes_16MiB", 16 << 20, 4096, 256, 65536);
+	stream_one("stream_64k_writes_64MiB", 64 << 20, 65536, 256, 65536);
+	stream_one("backpressure_8_bufs_8MiB", 8 << 20, 65536, 8, 4096);
+	test_many(16, 4 << 20);
+	CHECK("no_leak", sysfs_wait("sockets", 0, 3000) == 0 &&
+	      sysfs_wait("pool_pages", 0, 3000) == 0, "sockets=%ld pages=%ld",
+	      sysfs_long("sockets"), sysfs_long("pool_pages"));
+	return tap_exit();
+}
