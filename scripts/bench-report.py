@@ -606,9 +606,6 @@ class Report:
             log("no gnuplot: no chart")
             return
         panels = unique((r["link"], r["conns"]) for r in self.results)
-        if not panels:
-            log("no receive-matrix results: no chart")
-            return
         out = self.out
         dat, gp, err = os.path.join(out, ".chart"), os.path.join(out, ".chart.gp"), os.path.join(out, ".chart.err")
         os.makedirs(dat, exist_ok=True)
