@@ -31,6 +31,7 @@ packages=(
 	linux-source-6.12	# checkpatch.pl, and the debug kernel's source
 	flex bison bc libelf-dev libssl-dev	# building the debug kernel
 	gnuplot-nox		# the benchmark chart
+	python3			# scripts/bench-report.py: the benchmark's tables
 	debhelper dh-dkms	# "make deb": the Debian packages (debian/)
 	lintian			# scripts/deb-test.sh checks them
 )
