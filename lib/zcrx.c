@@ -284,16 +284,16 @@ static bool zcrx_deferred(const struct zcrx *z)
 }
 
 /*
- * DEFER (and MAP) pools: RECV when the kernel has bytes for it, or to unmap
- * window pages returned since the last one (before sleeping: a peer may
- * wait for them, when they are its pool's pages).
+ * DEFER (and MAP) pools: RECV when the kernel has bytes for it (with
+ * data), to resume a stalled socket, or to unmap window pages returned
+ * since the last one (before sleeping: a peer may wait for them, when they
+ * are its pool's pages).
  */
-static int zcrx_recv_if_useful(struct zcrx *z)
+static int zcrx_recv_if_useful(struct zcrx *z, bool data)
 {
-	if (!zcrx_deferred(z))
-		return 0;
 	zcrx_smp_mb();
-	if (!zcrx_data_ready(z) && !z->win_returned && !__zcrx_wake_useful(z))
+	if (!(data && zcrx_data_ready(z)) && !z->win_returned &&
+	    !__zcrx_wake_useful(z))
 		return 0;
 	return zcrx_recv(z);
 }
@@ -332,40 +332,50 @@ static int zcrx_wait_min(struct zcrx *z, unsigned int min, int timeout_ms)
 		min = 1;
 	zcrx_set_wake_min(z, min);
 	for (;;) {
+		int polled;
+
 		if (zcrx_cq_ready(z) >= min)
 			return (int)zcrx_cq_ready(z);
+		/*
+		 * A stalled kernel only resumes on a wake: never sleep on it.
+		 * DEFER: bytes wait in the sockets until we ask for them, but
+		 * poll() returns at once when enough have arrived (the kernel
+		 * counts arrivals towards min): ask after it, in one RECV.
+		 */
 		if (deferred) {
-			/* Bytes wait in the sockets until we ask for them. */
-			ret = zcrx_recv_if_useful(z);
-			if (ret < 0)
-				return ret;
-			if (zcrx_cq_ready(z) >= min)
-				return (int)zcrx_cq_ready(z);
+			ret = zcrx_recv_if_useful(z, false);
 		} else {
-			/* A stalled kernel only resumes on a wake: never sleep on it. */
+			ret = 0;
 			zcrx_smp_mb();
-			if (__zcrx_wake_useful(z)) {
+			if (__zcrx_wake_useful(z))
 				ret = zcrx_wake(z);
-				if (ret < 0)
-					return ret;
-			}
 		}
-		ret = poll(&pfd, 1, timeout_ms);
 		if (ret < 0)
+			return ret;
+		if (zcrx_cq_ready(z) >= min)
+			return (int)zcrx_cq_ready(z);
+		polled = poll(&pfd, 1, timeout_ms);
+		if (polled < 0)
 			return -errno;
 		if (pfd.revents & (POLLERR | POLLNVAL))
 			return -EBADF;
 		/*
 		 * Timed out, or woken with what the kernel thought enough (it
-		 * may be fewer than min: an end, an error, a stall).  DEFER:
-		 * POLLIN may mean "sockets ready": go round to RECV.
+		 * may be fewer than min: an end, an error, a stall, or for
+		 * DEFER, arrivals that fill fewer buffers than min).  DEFER:
+		 * place what waits, also after a timeout.
 		 */
-		if (!ret || !deferred || zcrx_cq_ready(z)) {
-			unsigned int ready = zcrx_cq_ready(z);
-
-			return ready ? (int)ready : -ETIME;
+		if (deferred) {
+			ret = zcrx_recv_if_useful(z, true);
+			if (ret < 0)
+				return ret;
+		} else if (polled) {
+			break;
 		}
+		if (zcrx_cq_ready(z) || !polled)
+			break;
 	}
+	return zcrx_cq_ready(z) ? (int)zcrx_cq_ready(z) : -ETIME;
 }
 
 int zcrx_wait(struct zcrx *z, int timeout_ms)

@@ -148,7 +148,7 @@ static void zcrx_ctx_recv_ready(struct zcrx_pool *pool)
 
 	spin_lock_bh(&pool->lock);
 	list_splice_init(&pool->ready, &list);
-	zcrx_ring_cq_flags_locked(&pool->cq, 0, ZCRXDEV_RING_DATA_READY);
+	zcrx_ring_cq_data_taken_locked(&pool->cq);
 	spin_unlock_bh(&pool->lock);
 
 	zcrx_win_maybe_zap(&pool->win, list_empty(&list));

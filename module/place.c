@@ -75,17 +75,20 @@ static bool zcrx_place_cq_room_locked(struct zcrx_sock *zs)
 	return true;
 }
 
-/* A DEFER pool's socket has something for RECV (any context, no pool lock). */
-void zcrx_place_mark_ready(struct zcrx_sock *zs)
+/*
+ * A DEFER pool's socket has something for RECV (any context, no pool
+ * lock).  urgent: wake a waiter now, whatever its threshold.
+ */
+void zcrx_place_mark_ready(struct zcrx_sock *zs, bool urgent)
 {
 	struct zcrx_pool *pool = zs->pool;
 
 	spin_lock_bh(&pool->lock);
 	/* Detach takes zs off the list under this lock after setting the bit. */
-	if (list_empty(&zs->ready_node) &&
-	    !test_bit(ZS_DETACHED, &zs->flags)) {
-		list_add_tail(&zs->ready_node, &pool->ready);
-		zcrx_ring_cq_flags_locked(&pool->cq, ZCRXDEV_RING_DATA_READY, 0);
+	if (!test_bit(ZS_DETACHED, &zs->flags)) {
+		if (list_empty(&zs->ready_node))
+			list_add_tail(&zs->ready_node, &pool->ready);
+		zcrx_ring_cq_data_ready_locked(&pool->cq, urgent);
 	}
 	spin_unlock_bh(&pool->lock);
 	zcrx_pool_notify(pool);

@@ -17,6 +17,6 @@ int zcrx_place_zc(struct zcrx_sock *zs, u32 page_idx, u32 page_off, u32 len);
 int zcrx_place_map(struct zcrx_sock *zs, struct page **pages, u32 n);
 void zcrx_place_close(struct zcrx_sock *zs);
 bool zcrx_place_end(struct zcrx_sock *zs, int error);
-void zcrx_place_mark_ready(struct zcrx_sock *zs);
+void zcrx_place_mark_ready(struct zcrx_sock *zs, bool urgent);
 
 #endif /* ZCRX_MODULE_PLACE_H */

@@ -233,7 +233,7 @@ void zcrx_read_pass(struct zcrx_sock *zs)
 void zcrx_read_resume(struct zcrx_sock *zs)
 {
 	if (zs->pool->flags & ZCRXDEV_SETUP_DEFER) {
-		zcrx_place_mark_ready(zs);
+		zcrx_place_mark_ready(zs, true);
 		return;
 	}
 	lock_sock(zs->sk);
@@ -266,11 +266,25 @@ void zcrx_read_work(struct work_struct *work)
 	zcrx_pool_sock_put(zs);
 }
 
+/*
+ * A DEFER pool's socket holds bytes for RECV.  Plain data counts towards
+ * the waiter's threshold; a state change or error, or a receive queue past
+ * half the socket's buffer (the sender will soon wait for window: a waiter
+ * holding out for more arrivals would wait for its timeout), wakes it now.
+ */
+static void zcrx_read_defer(struct zcrx_sock *zs, bool data)
+{
+	struct sock *sk = zs->sk;
+
+	zcrx_place_mark_ready(zs, !data || atomic_read(&sk->sk_rmem_alloc) >
+					   READ_ONCE(sk->sk_rcvbuf) / 2);
+}
+
 /* Data or a state change (socket locked, sk_callback_lock read-held). */
-void zcrx_read_kick(struct zcrx_sock *zs)
+void zcrx_read_kick(struct zcrx_sock *zs, bool data)
 {
 	if (zs->pool->flags & ZCRXDEV_SETUP_DEFER) {
-		zcrx_place_mark_ready(zs);
+		zcrx_read_defer(zs, data);
 		return;
 	}
 	if (sock_owned_by_user_nocheck(zs->sk)) {

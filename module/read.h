@@ -11,7 +11,7 @@ struct work_struct;
 struct zcrx_sock;
 
 void zcrx_read_pass(struct zcrx_sock *zs);
-void zcrx_read_kick(struct zcrx_sock *zs);
+void zcrx_read_kick(struct zcrx_sock *zs, bool data);
 void zcrx_read_resume(struct zcrx_sock *zs);
 void zcrx_read_recv(struct zcrx_sock *zs);
 void zcrx_read_work(struct work_struct *work);

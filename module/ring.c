@@ -150,6 +150,31 @@ void zcrx_ring_cq_need_wakeup_locked(struct zcrx_ring *r)
 }
 
 /*
+ * DEFER pools: bytes arrived for RECV to place.  Each arrival counts
+ * towards the wake threshold as the completion it would have been without
+ * DEFER; an urgent one (end of stream, error, a full receive queue, a
+ * resumed socket) wakes a waiter at once.
+ */
+void zcrx_ring_cq_data_ready_locked(struct zcrx_ring *r, bool urgent)
+{
+	lockdep_assert_held(r->lock);
+	if (!(r->kflags & ZCRXDEV_RING_DATA_READY))
+		zcrx_ring_cq_flags_locked(r, ZCRXDEV_RING_DATA_READY, 0);
+	if (urgent)
+		WRITE_ONCE(r->arrivals, r->entries);
+	else if (r->arrivals < r->entries)
+		WRITE_ONCE(r->arrivals, r->arrivals + 1);
+}
+
+/* RECV takes every ready socket: nothing waits any more. */
+void zcrx_ring_cq_data_taken_locked(struct zcrx_ring *r)
+{
+	lockdep_assert_held(r->lock);
+	zcrx_ring_cq_flags_locked(r, 0, ZCRXDEV_RING_DATA_READY);
+	WRITE_ONCE(r->arrivals, 0);
+}
+
+/*
  * Is there enough for a waiter (see the wake threshold in linux/zcrxdev.h)?
  * Every word the process writes is read once and bounded.
  */
@@ -158,21 +183,23 @@ bool zcrx_ring_cq_wake_ready(struct zcrx_ring *r)
 	u32 head = READ_ONCE(*r->head), tail = READ_ONCE(r->prod);
 	u32 ready = tail - head, min = READ_ONCE(*r->wake_min);
 	u32 flags = READ_ONCE(r->kflags);
+	u32 arrivals = 0;
 
+	min = clamp_t(u32, min, 1, r->entries / 2);
 	if (flags & ZCRXDEV_RING_DATA_READY)	/* RECV has work */
+		arrivals = READ_ONCE(r->arrivals);
+	if (ready > r->entries)	/* garbage head */
+		return true;
+	if (ready + arrivals >= min)	/* each at most entries */
 		return true;
 	if (!ready)
 		return false;
-	if (ready > r->entries)	/* garbage head */
-		return true;
 	/*
 	 * A stalled socket may wait for the buffers of these very
 	 * completions; an unconsumed EOF, ERROR or SENT should not wait.
 	 */
-	if ((flags & ZCRXDEV_RING_NEED_WAKEUP) ||
-	    (s32)(READ_ONCE(r->urgent) - head) > 0)
-		return true;
-	return ready >= clamp_t(u32, min, 1, r->entries / 2);
+	return (flags & ZCRXDEV_RING_NEED_WAKEUP) ||
+	       (s32)(READ_ONCE(r->urgent) - head) > 0;
 }
 
 /* ---- refill ring ---- */

@@ -40,6 +40,7 @@ struct zcrx_ring {
 	u32			reserved;	/* CQ: slots promised mid-segment */
 	u32			urgent;		/* CQ: tail after the last EOF/ERROR/SENT */
 	u32			kflags;		/* CQ: kernel's copy of the flags word */
+	u32			arrivals;	/* CQ: data arrivals since DATA_READY */
 };
 
 /* One refill entry, each field read once from shared memory. */
@@ -64,6 +65,8 @@ void zcrx_ring_cq_post_locked(struct zcrx_ring *r, u64 tag, u64 off, u32 len,
 			      u32 flags, s32 error);
 void zcrx_ring_cq_flags_locked(struct zcrx_ring *r, u32 set, u32 clear);
 void zcrx_ring_cq_need_wakeup_locked(struct zcrx_ring *r);
+void zcrx_ring_cq_data_ready_locked(struct zcrx_ring *r, bool urgent);
+void zcrx_ring_cq_data_taken_locked(struct zcrx_ring *r);
 /* No lock: is there enough for a waiter? */
 bool zcrx_ring_cq_wake_ready(struct zcrx_ring *r);
 

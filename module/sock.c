@@ -101,7 +101,7 @@ static void zcrx_sk_data_ready(struct sock *sk)
 	read_lock_bh(&sk->sk_callback_lock);
 	zs = zcrx_sk_ctx(sk);
 	if (zs)
-		zcrx_read_kick(zs);
+		zcrx_read_kick(zs, true);
 	read_unlock_bh(&sk->sk_callback_lock);
 }
 
@@ -114,7 +114,7 @@ static void zcrx_sk_state_change(struct sock *sk)
 	zs = zcrx_sk_ctx(sk);
 	if (zs) {
 		saved = zs->saved_state_change;
-		zcrx_read_kick(zs);
+		zcrx_read_kick(zs, false);
 	}
 	read_unlock_bh(&sk->sk_callback_lock);
 	if (saved)
@@ -130,7 +130,7 @@ static void zcrx_sk_error_report(struct sock *sk)
 	zs = zcrx_sk_ctx(sk);
 	if (zs) {
 		saved = zs->saved_error_report;
-		zcrx_read_kick(zs);
+		zcrx_read_kick(zs, false);
 	}
 	read_unlock_bh(&sk->sk_callback_lock);
 	if (saved)
@@ -349,7 +349,7 @@ int zcrx_sock_attach(struct zcrx_pool *pool, const struct zcrxdev_attach *a)
 	zcrx_pool_get(pool);
 	/* Bytes queued before we hooked in: place them now. */
 	if (pool->flags & ZCRXDEV_SETUP_DEFER)
-		zcrx_place_mark_ready(zs);
+		zcrx_place_mark_ready(zs, true);
 	else
 		zcrx_read_pass(zs);
 	release_sock(sk);

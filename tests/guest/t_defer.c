@@ -153,6 +153,93 @@ static void test_placed_only_by_recv(void)
 	zcrx_exit(&z);
 }
 
+/* In a child: n writes of 4 KiB, gap_ms apart, then keep the socket open. */
+static pid_t spawn_gapped(int fd, unsigned int n, int gap_ms)
+{
+	static char page[4096];
+	pid_t pid = fork();
+	unsigned int i;
+
+	if (pid)
+		return pid;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	for (i = 0; i < n; i++) {
+		if (gap_ms)
+			usleep(gap_ms * 1000);
+		if (write_all(fd, page, sizeof(page)))
+			_exit(2);
+	}
+	_exit(0);
+}
+
+/* Consume and return every ready completion; the bytes they carry. */
+static uint64_t drain(void)
+{
+	struct zcrxdev_cqe *cqe;
+	unsigned int head, n = 0;
+	uint64_t bytes = 0;
+
+	zcrx_for_each_cqe(&z, head, cqe) {
+		bytes += cqe->len;
+		zcrx_return_cqe(&z, cqe);
+		n++;
+	}
+	zcrx_cq_advance(&z, n);
+	zcrx_rq_commit(&z);
+	return bytes;
+}
+
+/*
+ * zcrx_wait_nr(16) on a DEFER pool: 4 arrivals are not enough to wake it
+ * (it sleeps to its timeout, then places them), 32 are; an end of stream
+ * wakes it at once.
+ */
+static void test_wait_threshold(void)
+{
+	int cli, srv, r, status;
+	uint64_t bytes;
+	double t0, dt;
+	pid_t pid;
+
+	if (pool_init(64, 65536, ZCRXDEV_SETUP_DEFER) ||
+	    tcp_pair(AF_INET, &cli, &srv) || zcrx_attach(&z, srv, 0)) {
+		CHECK("threshold_setup", 0, "init, tcp_pair or attach failed");
+		return;
+	}
+	pid = spawn_gapped(cli, 4, 20);
+	t0 = now_s();
+	r = zcrx_wait_nr(&z, 16, 700);
+	dt = now_s() - t0;
+	waitpid(pid, &status, 0);
+	bytes = drain();
+	CHECK("below_threshold_sleeps_then_places", r >= 1 && dt > 0.6 &&
+	      bytes == 4 * 4096, "r=%d after %.3f s, %llu bytes", r, dt,
+	      (unsigned long long)bytes);
+
+	pid = spawn_gapped(cli, 32, 0);
+	t0 = now_s();
+	r = zcrx_wait_nr(&z, 16, 5000);
+	dt = now_s() - t0;
+	waitpid(pid, &status, 0);
+	bytes = drain();
+	CHECK("threshold_wakes_early", r >= 1 && dt < 2,
+	      "r=%d after %.3f s, %llu bytes", r, dt, (unsigned long long)bytes);
+	while (bytes < 32 * 4096 && zcrx_wait_nr(&z, 1, 1000) > 0)
+		bytes += drain();
+
+	shutdown(cli, SHUT_WR);
+	t0 = now_s();
+	r = zcrx_wait_nr(&z, 16, 5000);
+	dt = now_s() - t0;
+	CHECK("eof_wakes_at_once", r == 1 && dt < 2 && stats().eof == 1 &&
+	      bytes == 32 * 4096, "r=%d after %.3f s, eof=%llu, %llu bytes",
+	      r, dt, (unsigned long long)stats().eof, (unsigned long long)bytes);
+	drain();
+	close(cli);
+	close(srv);
+	zcrx_exit(&z);
+}
+
 /* One connection through zcrx_wait() (which calls RECV), every byte checked. */
 static void stream_one(const char *name, uint64_t total, size_t wsize,
 		       unsigned int nr_bufs, unsigned int bsize)
@@ -238,6 +325,7 @@ int main(void)
 	tap_set_group("defer");
 	test_setup_flags();
 	test_placed_only_by_recv();
+	test_wait_threshold();
 	stream_one("stream_4k_writes_16MiB", 16 << 20, 4096, 256, 65536);
 	stream_one("stream_64k_writes_64MiB", 64 << 20, 65536, 256, 65536);
 	stream_one("backpressure_8_bufs_8MiB", 8 << 20, 65536, 8, 4096);

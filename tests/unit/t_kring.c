@@ -364,12 +364,12 @@ static void test_wake_ready(void)
 	zcrx_ring_cq_post_locked(&k.cq, 0, 0, 1, ZCRXDEV_CQE_COPIED, 0);
 	zcrx_ring_cq_need_wakeup_locked(&k.cq);
 	need = zcrx_ring_cq_wake_ready(&k.cq) && zcrx_need_wakeup(&k.z);
-	zcrx_ring_cq_flags_locked(&k.cq, ZCRXDEV_RING_DATA_READY,
-				  ZCRXDEV_RING_NEED_WAKEUP);
+	zcrx_ring_cq_flags_locked(&k.cq, 0, ZCRXDEV_RING_NEED_WAKEUP);
+	zcrx_ring_cq_data_ready_locked(&k.cq, true);
 	*k.z.cq.khead = k.cq.prod;
 	data = zcrx_ring_cq_wake_ready(&k.cq) && zcrx_data_ready(&k.z) &&
 	       !zcrx_need_wakeup(&k.z);
-	zcrx_ring_cq_flags_locked(&k.cq, 0, ZCRXDEV_RING_DATA_READY);
+	zcrx_ring_cq_data_taken_locked(&k.cq);
 	/* The process scribbles on the flags word: the kernel's copy rules. */
 	*k.z.cq.kflags = ~0u;
 	*k.z.cq.khead = k.cq.prod + 5;	/* garbage: wake, let it sort itself out */
@@ -381,9 +381,58 @@ static void test_wake_ready(void)
 	CHECK("wake_min_clamped", clamp_ok, "wake_min not clamped to entries / 2");
 	CHECK("wake_urgent", urgent, "an unconsumed EOF does not wake");
 	CHECK("wake_need_wakeup", need, "NEED_WAKEUP does not wake or show");
-	CHECK("wake_data_ready", data, "DATA_READY does not wake or show");
+	CHECK("wake_data_ready", data, "urgent DATA_READY does not wake or show");
 	CHECK("wake_garbage_head", garbage, "a garbage head does not wake");
 	no_warnings("wake_warnings");
+	kfx_free();
+}
+
+/*
+ * DEFER pools: arrivals count towards wake_min like completions, an urgent
+ * one wakes at once, RECV taking the sockets clears both, the count
+ * saturates at the ring's size.
+ */
+static void test_wake_arrivals(void)
+{
+	bool a3, a4, mixed, taken, urgent, sat;
+	u32 i;
+
+	if (kfx_init(UINT32_MAX))
+		return (void)CHECK("wake_arrivals", 0, "out of memory");
+	*k.z.cq.kwake_min = 4;
+	spin_lock(&k.lock);
+	for (i = 0; i < 3; i++)
+		zcrx_ring_cq_data_ready_locked(&k.cq, false);
+	a3 = !zcrx_ring_cq_wake_ready(&k.cq) && zcrx_data_ready(&k.z);
+	zcrx_ring_cq_data_ready_locked(&k.cq, false);
+	a4 = zcrx_ring_cq_wake_ready(&k.cq);
+	zcrx_ring_cq_data_taken_locked(&k.cq);
+	taken = !zcrx_ring_cq_wake_ready(&k.cq) && !zcrx_data_ready(&k.z);
+	/* Two completions and two arrivals make four. */
+	zcrx_ring_cq_post_locked(&k.cq, 0, 0, 1, ZCRXDEV_CQE_COPIED, 0);
+	zcrx_ring_cq_post_locked(&k.cq, 1, 0, 1, ZCRXDEV_CQE_COPIED, 0);
+	zcrx_ring_cq_data_ready_locked(&k.cq, false);
+	mixed = !zcrx_ring_cq_wake_ready(&k.cq);
+	zcrx_ring_cq_data_ready_locked(&k.cq, false);
+	mixed = mixed && zcrx_ring_cq_wake_ready(&k.cq);
+	*k.z.cq.khead = k.cq.prod;
+	zcrx_ring_cq_data_taken_locked(&k.cq);
+	*k.z.cq.kwake_min = 1000;
+	zcrx_ring_cq_data_ready_locked(&k.cq, true);
+	urgent = zcrx_ring_cq_wake_ready(&k.cq);
+	for (i = 0; i < 3 * CQ_ENTRIES; i++)
+		zcrx_ring_cq_data_ready_locked(&k.cq, false);
+	sat = k.cq.arrivals == CQ_ENTRIES;
+	spin_unlock(&k.lock);
+	CHECK("arrivals_below_min", a3, "3 arrivals of 4 wake, or no DATA_READY");
+	CHECK("arrivals_at_min", a4, "4 arrivals of 4 do not wake");
+	CHECK("arrivals_taken", taken, "RECV's take leaves a wake or DATA_READY");
+	CHECK("arrivals_plus_completions", mixed,
+	      "2 completions + 2 arrivals are not 4");
+	CHECK("arrivals_urgent", urgent, "an urgent arrival does not wake");
+	CHECK("arrivals_saturate", sat, "arrivals %u, want %u", k.cq.arrivals,
+	      CQ_ENTRIES);
+	no_warnings("arrivals_warnings");
 	kfx_free();
 }
 
@@ -647,6 +696,7 @@ int main(void)
 	test_cq_space();
 	test_rq_hostile();
 	test_wake_ready();
+	test_wake_arrivals();
 	test_bufs();
 	test_threads();
 	return tap_exit();

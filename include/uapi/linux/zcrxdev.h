@@ -47,10 +47,13 @@
  * Wake threshold: the process may write N to the CQ's wake_min word.  A
  * poll() waiter is then woken, and the fd reported readable, only once N
  * completions are ready (N is clamped to 1..entries / 2; 0 means 1), or
- * sooner if the kernel has set NEED_WAKEUP or DATA_READY or has posted an
- * EOF, ERROR or SENT completion the process has not consumed.  Fewer
- * wakeups for a batch of small segments, at the price of latency up to the
- * waiter's timeout.
+ * sooner if the kernel has set NEED_WAKEUP or has posted an EOF, ERROR or
+ * SENT completion the process has not consumed.  In a DEFER (or MAP) pool
+ * each arrival of data since the last ZCRXDEV_IOC_RECV counts as one
+ * completion towards N (it would have been one without DEFER), and an end
+ * of stream, an error, a receive queue past half its socket buffer or a
+ * socket resumed after a stall wakes at once.  Fewer wakeups for a batch of
+ * small segments, at the price of latency up to the waiter's timeout.
  *
  * The kernel never trusts what the process writes to shared memory: it keeps
  * its own copies of the indices it produces, bounds every index it reads,
