@@ -62,6 +62,9 @@
 #define IOU_SQ_ENTRIES	64		/* >= BENCH_MAX_CONNS re-arms */
 #define IOU_BATCH	16		/* iouzcrx-batch: completions per wait, */
 #define IOU_BATCH_NS	1000000		/* or 1 ms */
+#ifndef IOU_FLUSH_DIV
+#define IOU_FLUSH_DIV	4		/* flush at 1/4 of the area returned */
+#endif
 
 static struct io_uring ring;
 static int ring_up;
@@ -149,7 +152,7 @@ void iouzcrx_setup(void)
 	rq_ktail = (unsigned int *)((char *)rq_mem + reg.offsets.tail);
 	rqes = (struct io_uring_zcrx_rqe *)((char *)rq_mem + reg.offsets.rqes);
 	rq_tail = 0;
-	flush_at = nbufs / 4;
+	flush_at = nbufs / IOU_FLUSH_DIV;
 }
 
 void iouzcrx_exit(void)
