@@ -28,7 +28,11 @@
  * area buffers, one completion per buffer (at most a page each), res =
  * bytes, the big half = the offset in the area.  Each completion's bytes
  * are checked in place and its buffer goes back at once through the
- * refill ring.
+ * refill ring.  iouzcrx waits for 1 completion per io_uring_enter();
+ * iouzcrx-batch for 16 or 1 ms (io_uring_submit_and_wait_timeout(), one
+ * io_uring_enter() with IORING_ENTER_EXT_ARG).  A completion covers at most
+ * a page here, so 16 of them are 64 KiB or less (zcrx-batch's 16 are up to
+ * a 64 KiB buffer each).
  *
  * When the refill ring must be flushed: with a net device the page pool
  * consumes the refill ring when it allocates; a NODEV instance has no page
@@ -36,23 +40,27 @@
  * (io_alloc_fallback_niov()), so the kernel never reads the refill ring by
  * itself: only ZCRX_CTRL_FLUSH_RQ (IORING_REGISTER_ZCRX_CTRL) moves
  * returned buffers back to the free list (zcrx_flush_rq(), up to the
- * ring's size per call).  Flushing after every completion would double the
- * system calls; never flushing would end every receive with -ENOMEM once
- * the area is used up.  So the loop flushes when a quarter of the area
- * waits in the refill ring (the kernel always has three quarters, 12 MiB,
- * to copy into), and when a receive ended for want of buffers (-ENOMEM;
- * -ENOBUFS, -ENOSPC taken alike), before it is re-armed.  Each flush is a
- * system call of the loop.
+ * ring's size per call).  Flushing after every batch of completions would
+ * add a system call to every wait; flushing only when the area has run dry
+ * ends a receive each time: the copy finds no free buffer and the request
+ * completes with -ENOMEM (not the -ENOBUFS of provided buffers).  So the
+ * loop flushes when a quarter of the area (IOU_FLUSH_DIV) waits in the
+ * refill ring, which leaves the kernel three quarters, 12 MiB, less what
+ * is in flight, to copy into; and when a receive did end for want of
+ * buffers, before it is re-armed.  Each flush is a system call of the loop.
  *
- * Ends: a completion without IORING_CQE_F_MORE ends the request: res 0 is
- * the end of the stream; -ENOMEM/-ENOBUFS/-ENOSPC (area or CQ short) and
- * any other ending of a live stream re-arm it; other errors fail the run.
+ * Ends: a completion without IORING_CQE_F_MORE ends the request.  res 0 is
+ * the end of the stream; -ENOMEM, -ENOBUFS or -ENOSPC (no area buffer, no
+ * CQ room) flush and re-arm it, as does a positive res (no such ending is
+ * known); any other error fails the run.
  * The extra field of RESULT: cqes (data completions), flushes, rearms,
  * short (receives ended for want of buffers), waits, timeouts (batch:
  * waits that ended at 1 ms), flush_at, bufs and buf_size.
  */
-/* The 7.x UAPI first: liburing 2.9's own copy of it (same include guard)
- * lacks zcrx's structures and ZCRX_REG_NODEV. */
+/*
+ * The 7.x UAPI first: liburing 2.9's own copy of it (same include guard)
+ * lacks zcrx's structures and ZCRX_REG_NODEV.
+ */
 #include <linux/io_uring.h>
 #include <liburing.h>
 #include <sys/mman.h>
@@ -117,8 +125,10 @@ void iouzcrx_setup(void)
 	ring_up = 1;
 
 	area = map_anon(area_len, "mmap zcrx area");
-	/* The entries start after a header of head and tail (offsets.rqes,
-	 * under a cache line); a page holds it. */
+	/*
+	 * The entries start after a header of head and tail (offsets.rqes,
+	 * under a cache line); a page holds it.
+	 */
 	rq_len = page + (((size_t)rq_entries * sizeof(struct io_uring_zcrx_rqe) +
 			  page - 1) & ~(page - 1));
 	rq_mem = map_anon(rq_len, "mmap zcrx refill ring");
