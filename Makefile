@@ -13,6 +13,9 @@
 # make dkms-install    module sources to $(DESTDIR)/usr/src/zcrx-VERSION for DKMS
 # make dkms-uninstall  remove them again (after "dkms remove zcrx/VERSION --all")
 # make demo            boot a guest and stream data through the example receiver
+# make bench           boot a guest and run the receive benchmark (scripts/bench.sh)
+# make bench-progs-7x  build/bench/iouzcrx-receiver, the receiver with io_uring
+#                      zcrx (Linux 7.1+), static, in the trixie chroot
 # make deb             Debian packages in build/deb: zcrx-dkms, libzcrx0,
 #                      libzcrx-dev (debian/, dpkg-buildpackage)
 
@@ -42,7 +45,7 @@ CPPFLAGS_ALL := -Ilib/include -Itests/lib -D_GNU_SOURCE
 UAPI_H       := include/uapi/linux/zcrxdev.h
 LIB_OBJS     := $(B)/lib/zcrx.o
 
-.PHONY: all module lib tests examples check demo bench bench-progs clean modules_clean deps
+.PHONY: all module lib tests examples check demo bench bench-progs bench-progs-7x clean modules_clean deps
 .PHONY: install uninstall dkms-install dkms-uninstall deb
 
 all: module
@@ -169,7 +172,9 @@ $(B)/examples/%: examples/%.c lib/include/zcrx.h $(B)/lib/libzcrx.so
 $(B)/examples/zcrx_store $(B)/tests/guest/zcrx_store: EX_LIBS := -luring
 
 # ---- benchmarks (bench/*.c, run by scripts/bench.sh in a guest) ----
-BENCH_SRCS := $(wildcard bench/*.c)
+# One program per file, but bench/iouzcrx.c: methods of the receiver
+# that only the 7.x build below has.
+BENCH_SRCS := $(filter-out bench/iouzcrx.c,$(wildcard bench/*.c))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
 bench-progs: lib $(BENCH_BINS) $(B)/bench/lib/libzcrx.so.$(SOVERSION)
@@ -181,6 +186,27 @@ $(B)/bench/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
 $(B)/bench/%: bench/%.c $(wildcard bench/*.h) lib/include/zcrx.h $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Ibench -o $@ $< $(LINK_ZCRX) -luring -lpthread
+
+# The receiver with the io_uring zcrx methods (iouzcrx, iouzcrx-batch):
+# it needs the 7.x UAPI (ZCRX_REG_NODEV, IORING_REGISTER_ZCRX_CTRL) and a
+# liburing with CQE32 support, so it is built in the trixie chroot
+# (scripts/vm/chroot.sh: liburing-dev, linux-libc-dev of trixie-backports),
+# statically (the guest carries the host's Debian 12 libraries), with
+# libzcrx compiled in.  scripts/bench.sh builds it when the bench kernel is
+# a 7.x one.  The recipe of $(B)/bench/iouzcrx-receiver runs in the chroot.
+IOU_SRCS := bench/receiver.c bench/iouzcrx.c lib/zcrx.c
+IOU_ZCRX_H := /usr/include/linux/io_uring/zcrx.h
+
+bench-progs-7x:
+	@scripts/vm/chroot.sh ensure >/dev/null
+	scripts/vm/chroot.sh run $(MAKE) --no-print-directory $(B)/bench/iouzcrx-receiver
+
+$(B)/bench/iouzcrx-receiver: $(IOU_SRCS) $(wildcard bench/*.h) lib/include/zcrx.h $(UAPI_H)
+	@grep -qs ZCRX_REG_NODEV $(IOU_ZCRX_H) || { echo "$(IOU_ZCRX_H) has no ZCRX_REG_NODEV:" \
+		"install linux-libc-dev from trixie-backports in the chroot" >&2; exit 1; }
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_ALL) -Ibench -DBENCH_IOUZCRX -static -o $@ \
+		$(IOU_SRCS) -luring -lpthread
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-progs

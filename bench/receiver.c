@@ -42,16 +42,26 @@
  *               places payload with ZCRXDEV_IOC_RECV (zcrx_recv()) and
  *               whole network pages are mapped instead of copied
  *   zcrx-map1   the same with ZCRXDEV_SETUP_MAP_ALWAYS (every whole page)
+ *   iouzcrx     io_uring zcrx in device-less copy mode (ZCRX_REG_NODEV,
+ *               Linux 7.1+): a 16 MiB area, a refill ring, one multishot
+ *               IORING_OP_RECV_ZC per connection; the kernel copies every
+ *               byte into the area inside io_uring_enter() (DEFER_TASKRUN);
+ *               waits for 1 completion per io_uring_enter() (iouzcrx.c)
+ *   iouzcrx-batch  the same, waiting for 16 completions or 1 ms
+ *               The two iouzcrx methods exist only in the receiver built
+ *               with BENCH_IOUZCRX against the 7.x UAPI in the trixie
+ *               chroot (build/bench/iouzcrx-receiver, make bench-progs-7x).
  *
  * Measured from the first accept() to the last end of stream: wall time,
  * the whole machine's CPU time from /proc/stat (all CPUs: user, system,
  * irq+softirq), this process's CPU time (getrusage), and the system calls
  * the receive loop makes, counted by the receiver itself at each call site
  * (recv, epoll_wait, epoll_ctl, io_uring_enter via liburing's submit/wait,
- * splice, getsockopt, madvise, poll, ioctl).  libzcrx's calls are made
- * inside the library (zcrx_wait() makes a variable number): they are
- * counted by this program's own poll() and ioctl() (see "Counting
- * libzcrx's system calls") and checked against the module's counters.
+ * io_uring_register of iouzcrx's refill flushes, splice, getsockopt,
+ * madvise, poll, ioctl).  libzcrx's calls are made inside the library
+ * (zcrx_wait() makes a variable number): they are counted by this
+ * program's own poll() and ioctl() (see "Counting libzcrx's system
+ * calls") and checked against the module's counters.
  * Setup (socket, listen, accept, mmap, pool/ring creation, attach) is not
  * counted.
  * -t kills the receiver after SECONDS (default 300).
@@ -75,45 +85,36 @@
 #include <zcrx.h>
 
 #include "bench.h"
+#include "receiver.h"
 
 #define RX_BUF		(1u << 20)	/* recv()/splice chunk, pipe size */
-#define POOL_BUFS	256u		/* zcrx pool and io_uring buffer ring: */
-#define POOL_BUF_SIZE	65536u		/* 16 MiB each */
 #define SPLICE_WINDOW	(16u << 20)	/* splice-file: bytes of tmpfs file */
 #define ZC_WINDOW	(2u << 20)	/* tcpzc: address space per socket */
 
 #define RESULT_FIELDS "bytes,secs,mbps,guest_cpu,guest_user,guest_sys," \
 		      "guest_irq,guest_ticks,rx_core,rx_cpu,syscalls,copied,zerocopy,bad,extra"
 
-struct conn {
-	int			fd;
-	int			done;
-	struct bench_verify	v;
-	unsigned char		*map;	/* tcpzc mapping; splice-file window */
-	uint64_t		base;	/* splice-file: window offset in file */
-};
-
-static struct conn conns[BENCH_MAX_CONNS];
-static int nconns = 1, left;
+struct conn conns[BENCH_MAX_CONNS];
+int nconns = 1, left;
+unsigned long long nsys;
+unsigned long long copied, zerocopy;
+char extra[512];
 static unsigned long long per_conn;
-static unsigned long long nsys;		/* receive-loop system calls */
-static unsigned long long copied, zerocopy;
-static char extra[512];
 static unsigned char *rxbuf;
 
-static void die(const char *what)
+void die(const char *what)
 {
 	fprintf(stderr, "receiver: %s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
-static void fail(const char *what, int err)
+void fail(const char *what, int err)
 {
 	fprintf(stderr, "receiver: %s: %s\n", what, strerror(err));
 	exit(1);
 }
 
-static void conn_end(struct conn *c)
+void conn_end(struct conn *c)
 {
 	if (!c->done) {
 		c->done = 1;
@@ -121,7 +122,7 @@ static void conn_end(struct conn *c)
 	}
 }
 
-static void conn_data(struct conn *c, const void *p, size_t len)
+void conn_data(struct conn *c, const void *p, size_t len)
 {
 	bench_verify(&c->v, p, len);
 	if (c->v.pos > per_conn) {
@@ -787,24 +788,41 @@ static int listen_on(const char *addr, int port)
 	return fd;
 }
 
+static void zcrx_teardown(void)
+{
+	zcrx_exit(&z);
+}
+
+/* setup: before the first accept(); exit: after the RESULT line. */
 static const struct {
 	const char	*name;
 	void		(*setup)(void);
 	void		(*run)(void);
+	void		(*exit)(void);
 } methods[] = {
-	{ "recv", NULL, run_recv },
-	{ "epoll", NULL, run_epoll },
-	{ "uring", uring_setup, run_uring },
-	{ "splice", splice_setup, run_splice },
-	{ "splice-file", splice_setup, run_splice },
-	{ "tcpzc", NULL, run_tcpzc },
-	{ "zcrx-poll", zcrx_setup, run_zcrx },
-	{ "zcrx-busy", zcrx_setup, run_zcrx },
-	{ "zcrx-batch", zcrx_setup, run_zcrx },
-	{ "zcrx-defer", zcrx_setup, run_zcrx },
-	{ "zcrx-map", zcrx_setup, run_zcrx },
-	{ "zcrx-map1", zcrx_setup, run_zcrx },
+	{ "recv", NULL, run_recv, NULL },
+	{ "epoll", NULL, run_epoll, NULL },
+	{ "uring", uring_setup, run_uring, NULL },
+	{ "splice", splice_setup, run_splice, NULL },
+	{ "splice-file", splice_setup, run_splice, NULL },
+	{ "tcpzc", NULL, run_tcpzc, NULL },
+	{ "zcrx-poll", zcrx_setup, run_zcrx, zcrx_teardown },
+	{ "zcrx-busy", zcrx_setup, run_zcrx, zcrx_teardown },
+	{ "zcrx-batch", zcrx_setup, run_zcrx, zcrx_teardown },
+	{ "zcrx-defer", zcrx_setup, run_zcrx, zcrx_teardown },
+	{ "zcrx-map", zcrx_setup, run_zcrx, zcrx_teardown },
+	{ "zcrx-map1", zcrx_setup, run_zcrx, zcrx_teardown },
+#ifdef BENCH_IOUZCRX
+	{ "iouzcrx", iouzcrx_setup, iouzcrx_run, iouzcrx_exit },
+	{ "iouzcrx-batch", iouzcrx_setup, iouzcrx_run_batch, iouzcrx_exit },
+#endif
 };
+
+#ifdef BENCH_IOUZCRX
+#define IOUZCRX_USAGE "|iouzcrx|iouzcrx-batch"
+#else
+#define IOUZCRX_USAGE ""
+#endif
 
 int main(int argc, char **argv)
 {
@@ -903,13 +921,13 @@ int main(int argc, char **argv)
 	       (b.user - a.user) + (b.sys - a.sys) + (b.irq - a.irq) + (b.steal - a.steal),
 	       core > 0 ? core : 0, b.self - a.self, nsys, copied, zerocopy, bad, extra[0] ? extra : "-");
 	fflush(stdout);
-	if (methods[m].setup == zcrx_setup)
-		zcrx_exit(&z);
+	if (methods[m].exit)
+		methods[m].exit();
 	return ok ? 0 : 3;
 
 usage:
 	fprintf(stderr, "usage: %s -m recv|epoll|uring|splice|splice-file|tcpzc|"
-		"zcrx-poll|zcrx-busy|zcrx-batch|zcrx-map|zcrx-map1 [-a addr] -p port [-n conns] -b bytes_per_conn "
+		"zcrx-poll|zcrx-busy|zcrx-batch|zcrx-defer|zcrx-map|zcrx-map1" IOUZCRX_USAGE " [-a addr] -p port [-n conns] -b bytes_per_conn "
 		"[-c cpu] [-t seconds] | -H\n", argv[0]);
 	return 2;
 }

@@ -57,7 +57,8 @@
 #   BENCH_RUNS=N         repetitions of each cell (5)
 #   BENCH_MB=N           MiB per run, split over the connections (256)
 #   BENCH_MB_4K=N        MiB per run for 4 KiB writes (BENCH_MB / 2)
-#   BENCH_METHODS=a,b    receivers (all eight)
+#   BENCH_METHODS=a,b    receivers (all nine, and iouzcrx,iouzcrx-batch where
+#                        they can run: see below)
 #   BENCH_SIZES=4k,64k   sender write sizes (4k,64k,1m)
 #   BENCH_CONNS=1,16     connection counts (1,16)
 #   BENCH_LINKS=lo,veth  links (lo,veth)
@@ -68,6 +69,15 @@
 #   BENCH_ZC_SENDERS=a,b its sender modes (plain,msgzc,pool)
 #   BENCH_ZC_METHODS=a,b its receivers (recv,tcpzc,zcrx-poll,zcrx-map,zcrx-map1)
 #   BENCH_BIN=DIR        where sender, receiver and memcpy are
+#
+# io_uring zcrx: iouzcrx and iouzcrx-batch are io_uring's zero-copy
+# receive in its device-less copy mode (ZCRX_REG_NODEV, Linux 7.1+; the
+# kernel copies every byte into a 16 MiB area inside io_uring_enter();
+# bench/iouzcrx.c).  They need the kernel and a receiver built for it,
+# $BENCH_BIN/iouzcrx-receiver (make bench-progs-7x; scripts/bench.sh packs
+# it when the guest's kernel is 7.x): it runs those two methods, the
+# receiver every other one.  Where either is missing they are left out of
+# the default list, and skipped with a "# " note when named.
 set -u
 
 if [ "${BENCH_NETNS_DONE:-}" != 1 ]; then
@@ -95,6 +105,19 @@ done
 words() { echo "$1" | tr ',' ' '; }
 
 all_methods="recv,epoll,uring,splice,splice-file,tcpzc,zcrx-poll,zcrx-busy,zcrx-batch,zcrx-defer"
+# io_uring zcrx NODEV: Linux 7.1 or later, and its receiver (see the top).
+have_iou=0
+iou_why=
+kver=$(uname -r | sed -n 's/^\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+if [ ! -x "$bin/iouzcrx-receiver" ]; then
+	iou_why="no $bin/iouzcrx-receiver (make bench-progs-7x)"
+elif [ -z "$kver" ] || [ "${kver% *}" -lt 7 ] ||
+     { [ "${kver% *}" -eq 7 ] && [ "${kver#* }" -lt 1 ]; }; then
+	iou_why="kernel $(uname -r) has no ZCRX_REG_NODEV (Linux 7.1+)"
+else
+	have_iou=1
+	all_methods="$all_methods,iouzcrx,iouzcrx-batch"
+fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	runs=${BENCH_RUNS:-1}
 	mb=${BENCH_MB:-128}
@@ -167,6 +190,12 @@ esac
 have_zcrx=0
 [ -c /dev/zcrx ] && have_zcrx=1
 [ $have_zcrx = 1 ] || echo "# /dev/zcrx missing: zcrx methods skipped"
+if [ $have_iou = 0 ]; then
+	case ",${BENCH_METHODS:-}," in
+	*,iouzcrx,* | *,iouzcrx-batch,*) echo "# $iou_why: iouzcrx methods skipped" ;;
+	*) echo "# $iou_why: no iouzcrx methods" ;;
+	esac
+fi
 
 # --- What we run on -------------------------------------------------------------
 info() { echo "BENCHINFO $1=$2"; }
@@ -181,6 +210,7 @@ info sizes "$sizes"
 info conns "$conns"
 info links "$links"
 info methods "$methods"
+info iouzcrx "$have_iou"
 info rx_cpu "$rxcpu"
 info tx_cpu "$txcpu"
 info lo_mtu "$(ip -o link show lo | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
@@ -240,7 +270,8 @@ run_one() {
 	*@*) txopt=$(sender_opt "${link#*@}") ;;
 	*) txopt=; [ "$m" = tcpzc ] && txopt=-z ;;
 	esac
-	"$bin/receiver" -m "$m" -p $port -n "$n" -b $per -c "$rxcpu" -t "$run_limit" \
+	case $m in iouzcrx*) rx=$bin/iouzcrx-receiver ;; *) rx=$bin/receiver ;; esac
+	"$rx" -m "$m" -p $port -n "$n" -b $per -c "$rxcpu" -t "$run_limit" \
 		>"$rx_out" 2>"$rx_err" &
 	rxpid=$!
 	# shellcheck disable=SC2086 # $wrap and $txopt are word lists
@@ -273,7 +304,10 @@ done
 
 # --- Warm-up: every method once, not reported ---------------------------------------
 enabled() {	# METHOD LINK: can it run here?
-	case $1 in zcrx-*) [ $have_zcrx = 1 ] || return 1 ;; esac
+	case $1 in
+	zcrx-*) [ $have_zcrx = 1 ] || return 1 ;;
+	iouzcrx*) [ $have_iou = 1 ] || return 1 ;;
+	esac
 	case $2 in *@pool) [ $have_zcrx = 1 ] || return 1 ;; esac
 	case ${2%@*} in veth) [ $have_veth = 1 ] || return 1 ;; esac
 	return 0

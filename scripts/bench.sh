@@ -13,8 +13,11 @@
 # 7.x too), packs an initramfs with the
 # bench programs (build/bench) and scripts/bench-guest.sh as
 # /tests/t_bench.sh, boots it under QEMU (2 vCPUs) and collects the
-# "BENCH..." lines from the serial log.  Then scripts/bench-report.py
-# aggregates them (medians, ratios, tables, chart) into $BENCH_OUT (default
+# "BENCH..." lines from the serial log.  A 7.1+ kernel also gets
+# build/bench/iouzcrx-receiver (make bench-progs-7x, in the trixie chroot):
+# the receiver of the io_uring zcrx methods iouzcrx and iouzcrx-batch.
+# Then scripts/bench-report.py aggregates them (medians, ratios, tables,
+# chart) into $BENCH_OUT (default
 # bench/results):
 #   runs.csv      every run: the receiver's raw figures, the run's status and
 #                 the share of the host's CPUs other work used meanwhile
@@ -112,6 +115,13 @@ monitor_summary() {	# MONITOR_FILE: "x of y CPU-seconds (z%)" used by others
 
 # --- Running the matrix ------------------------------------------------------------
 
+# has_iouzcrx REL: is REL 7.1 or later, the first with io_uring zcrx's
+# device-less mode (ZCRX_REG_NODEV) that iouzcrx-receiver needs?
+has_iouzcrx() {
+	local v=${1%%[-+]*}
+	[[ $(printf '%s\n' 7.1 "$v" | sort -V | head -n 1) == 7.1 ]]
+}
+
 run_guest() {
 	local rel dir cache grc=0 accel=${ACCEL:-tcg} gpid mpid fails
 	"$top/scripts/deps.sh" >/dev/null
@@ -133,6 +143,11 @@ run_guest() {
 		>"$dir/build.log" 2>&1 || { tail -n 20 "$dir/build.log" >&2; die "module build failed"; }
 	cp -a build/bench/sender build/bench/receiver build/bench/memcpy build/bench/lib \
 		"$dir/tests/"
+	if has_iouzcrx "$rel"; then
+		log "building build/bench/iouzcrx-receiver (io_uring zcrx, in the trixie chroot)"
+		make -s bench-progs-7x >&2 || die "make bench-progs-7x failed"
+		cp -a build/bench/iouzcrx-receiver "$dir/tests/"
+	fi
 	cp scripts/bench-guest.sh "$dir/tests/t_bench.sh"
 	ZCRX_GUEST_LIB_PATH=$top/build/bench/lib \
 		"$vm/initramfs.sh" "$dir/initramfs.cpio.gz" "$rel" "$dir/src/zcrx.ko" "$dir/tests"

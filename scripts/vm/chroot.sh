@@ -42,6 +42,8 @@ packages=(
 	xz-utils		# Debian 7.x ships modules as .ko.xz
 	dkms			# scripts/dkms-test.sh on the 7.x kernel
 	sparse			# tests/unit/t_static.sh (see there for 7.x)
+	liburing-dev		# bench/iouzcrx.c's receiver (make bench-progs-7x),
+	linux-libc-dev		# with the 7.x UAPI headers (of trixie-backports)
 )
 # The kernel series wanted from trixie-backports: the plain generic flavour.
 rel_pattern='^7\.[0-9]+\.[0-9]+\+deb[0-9]+-amd64$'
