@@ -279,6 +279,11 @@ nic_use() {
 	for q in $(words "$nic_irqs"); do
 		echo "$nic_cpu" >"/proc/irq/$q/smp_affinity_list" || return 1
 	done
+	# A few frames each way, so that the first run does not pay for ARP
+	# and the interrupts have moved (the first one or two after a change
+	# can still land on the old CPU).  The host's end of the tap is the
+	# only address there is.
+	ping -c 3 -W 1 169.254.77.1 >/dev/null 2>&1 || echo "# $1: the host's end of the tap does not answer ping"
 	nic_state=$1
 }
 
