@@ -36,8 +36,8 @@
 # scripts/vm/run-guest.sh for KVM instead of TCG; BENCH_GUEST_TIMEOUT
 # limits the guest (3000 s); BENCH_QUIET_PCT (10) is the host load up to
 # which a run counts as quiet in results.md; V=1 shows the guest's console.
-#   BENCH_CPU=max|default  QEMU's CPU model under TCG (max; default: QEMU's
-#                       own, qemu64).  Copies in task context cost about
+#   BENCH_CPU=max|default  QEMU's CPU model (max under TCG, host under KVM;
+#                       default: QEMU's own, qemu64).  Copies in task context cost about
 #                       2.5x more under max, which flatters in-kernel
 #                       copies: report both.  Printed as BENCHINFO qemu_cpu.
 #   BENCH_NIC_OFFLOADS=off|default  the nic link's card: off (the default)
@@ -281,7 +281,13 @@ run_guest() {
 		log "warning: $others other QEMU process(es) running on this host: the figures will suffer"
 	: >"$dir/guest.log"
 	rm -f "$dir/guest.log.tx"
-	export BENCH_CPU=${BENCH_CPU:-max}
+	# run-guest.sh's own choice (max under TCG, host under KVM) unless
+	# BENCH_CPU names one; the guest prints it (BENCHINFO qemu_cpu).
+	if [[ -z ${BENCH_CPU:-} ]]; then
+		BENCH_CPU=max
+		[[ $accel != kvm ]] || BENCH_CPU=host
+	fi
+	export BENCH_CPU
 	local wrap=() net=''
 	if [[ $nic_want == 1 ]]; then
 		nic_setup
