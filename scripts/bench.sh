@@ -27,7 +27,6 @@
 #                 and, in zc-results.csv, the share of bytes mapped
 #   results.md    the same as tables, the targets of the issue checked
 #   chart.png     throughput and whole-guest CPU per GiB (gnuplot)
-#
 #   tx.csv        the nic links' senders (on this host): per run, status,
 #                 wall, user and system seconds
 #
@@ -36,10 +35,11 @@
 # scripts/vm/run-guest.sh for KVM instead of TCG; BENCH_GUEST_TIMEOUT
 # limits the guest (3000 s); BENCH_QUIET_PCT (10) is the host load up to
 # which a run counts as quiet in results.md; V=1 shows the guest's console.
-#   BENCH_CPU=max|default  QEMU's CPU model (max under TCG, host under KVM;
-#                       default: QEMU's own, qemu64).  Copies in task context cost about
-#                       2.5x more under max, which flatters in-kernel
-#                       copies: report both.  Printed as BENCHINFO qemu_cpu.
+#   BENCH_CPU=max|default  QEMU's CPU model (max under TCG, host under
+#                       KVM; default: QEMU's own, qemu64).  Copies in task
+#                       context cost about 2.5x more under max, which
+#                       flatters in-kernel copies: report both.  Printed as
+#                       BENCHINFO qemu_cpu.
 #   BENCH_NIC_OFFLOADS=off|default  the nic link's card: off (the default)
 #                       turns off what would hand the guest frames larger
 #                       than the MTU (guest_tso4, guest_tso6, guest_ecn,
