@@ -324,7 +324,7 @@ if [ $have_nic = 1 ]; then
 	info nic_irq_cpu "$nic_irq_cpu"
 	info nic_irqs "$nic_irqs"
 	info nic_offloads "${BENCH_NIC_OFFLOADS:-unknown}"
-	info nic_features "$(nic_offload_bits)"
+	info nic_features "$(nic_offload_bits | sed 's/ $//')"
 	info nic_rps "off"
 fi
 info tcp_rmem "$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
