@@ -18,7 +18,20 @@
 #         same link, so all get the same segments;
 #   veth  a veth pair, the sender's end in a second namespace (held by a
 #         sleeping process, entered with nsenter), MTU $BENCH_VETH_MTU
-#         (1500 by default, like Ethernet), 10.77.0.2 -> 10.77.0.1.
+#         (1500 by default, like Ethernet), 10.77.0.2 -> 10.77.0.1;
+#   nic   only in the guest of scripts/bench.sh, which gives it a
+#         virtio-net card on a tap device in a network namespace of the
+#         host (BENCH_NIC_GUEST=1): eth0, moved into our namespace,
+#         169.254.77.2/30.  The sender runs on the HOST: for each run this
+#         script starts the receiver and prints
+#           BENCHNIC ready id=<run> port=P conns=N bytes=<per conn> wsize=W mtu=M limit=S
+#         and bench.sh, which watches the console, starts the sender there
+#         (its CPU time is the host's, reported apart: BENCHTX).  So all
+#         the guest spends is receive work.  The links are nic<MTU>-<layout>:
+#           split  the card's interrupts (and so NAPI, its softirq) on CPU
+#                  $BENCH_NIC_IRQ_CPU (1), the receiver on $BENCH_RX_CPU (0)
+#           same   both on the receiver's CPU
+#         RPS is off, so the softirq stays where the interrupt is.
 # The receiver is pinned to CPU $BENCH_RX_CPU (0), the sender to
 # $BENCH_TX_CPU (1).  Loopback and veth deliver in the sender's softirq, so
 # the receive-side kernel work of the stack lands on the sender's CPU: that
@@ -48,7 +61,12 @@
 #   BENCHMEM run,large,small,verify      memcpy.c, MB/s
 #   BENCHHDR <CSV header>
 #   BENCHCSV link,wsize,conns,method,run,<receiver RESULT fields>,status
-#                                  (link lo@MODE: the zero-copy paths)
+#                                  (link lo@MODE: the zero-copy paths; a
+#                                  nic link's extra field gets nic_irqs=N,
+#                                  the card's interrupts during the run, and
+#                                  nic_irqs_elsewhere=M, those not on the
+#                                  layout's CPU)
+#   BENCHNIC ready ...             a nic run's request for a sender (above)
 #   ok - bench.<...> / not ok - bench.<...>: <why>   the verdicts
 #
 # Settings (environment; on the guest's kernel command line for bench.sh):
@@ -61,7 +79,15 @@
 #                        they can run: see below)
 #   BENCH_SIZES=4k,64k   sender write sizes (4k,64k,1m)
 #   BENCH_CONNS=1,16     connection counts (1,16)
-#   BENCH_LINKS=lo,veth  links (lo,veth)
+#   BENCH_LINKS=lo,veth  links (lo,veth); "nic" is every nic<MTU>-<layout>
+#                        of the two lists below, or name them one by one
+#                        (nic1500-split, nic9000-same, ...)
+#   BENCH_NIC_MTUS=1500,9000     the nic link's MTUs (1500,9000)
+#   BENCH_NIC_LAYOUTS=split,same its core layouts (split,same)
+#   BENCH_NIC_IRQ_CPU=N  the card's interrupt CPU in the split layout (1)
+#   BENCH_NIC_GUEST=1    set by bench.sh: this is its guest and eth0 is the
+#                        card on its tap (nothing else may be moved here)
+#   BENCH_NIC_OFFLOADS, BENCH_CPU   what bench.sh gave QEMU: only printed
 #   BENCH_ZC=0           skip the zero-copy paths section (it runs by default)
 #   BENCH_ZC_RUNS=N      its repetitions (BENCH_RUNS)
 #   BENCH_ZC_MB=N        its MiB per run (BENCH_MB)
@@ -134,10 +160,25 @@ fi
 mb4k=${BENCH_MB_4K:-$((mb / 2))}
 methods=${BENCH_METHODS:-$all_methods}
 links=${BENCH_LINKS:-lo,veth}
+nic_mtus=${BENCH_NIC_MTUS:-1500,9000}
+nic_layouts=${BENCH_NIC_LAYOUTS:-split,same}
+# "nic" -> nic<MTU>-<layout> for every MTU and layout, in that order.
+links=$(for l in $(echo "$links" | tr ',' ' '); do
+	if [ "$l" = nic ]; then
+		for u in $(echo "$nic_mtus" | tr ',' ' '); do
+			for y in $(echo "$nic_layouts" | tr ',' ' '); do
+				printf '%s\n' "nic$u-$y"
+			done
+		done
+	else
+		printf '%s\n' "$l"
+	fi
+done | paste -s -d, -)
 rxcpu=${BENCH_RX_CPU:-0}
 ncpu=$(nproc 2>/dev/null || echo 1)
 if [ "$ncpu" -ge 2 ]; then txcpu=${BENCH_TX_CPU:-1}; else txcpu=${BENCH_TX_CPU:-0}; fi
 veth_mtu=${BENCH_VETH_MTU:-1500}
+nic_irq_cpu=${BENCH_NIC_IRQ_CPU:-1}
 run_limit=${BENCH_RUN_TIMEOUT:-120}
 zc=${BENCH_ZC:-1}
 zc_runs=${BENCH_ZC_RUNS:-$runs}
@@ -187,6 +228,96 @@ case ",$links," in
 	;;
 esac
 
+# The nic link: the virtio-net card bench.sh attached.  Only in its guest
+# (BENCH_NIC_GUEST=1 and /etc/zcrx-kernel, which only the guest's image
+# has): eth0 is moved out of PID 1's namespace, which on any other machine
+# would be the machine's own network.
+have_nic=0
+nic_irqs=
+case ",$links," in
+*,nic*)
+	if [ "${BENCH_NIC_GUEST:-0}" = 1 ] && [ -f /etc/zcrx-kernel ]; then
+		# bench.sh packs the driver's modules (NN-name.ko, in load order);
+		# a kernel that builds them in has none.
+		for ko in "$here"/nic/*.ko; do
+			[ -e "$ko" ] || continue
+			insmod "$ko" 2>/dev/null || echo "# insmod $ko failed"
+		done
+		i=0
+		while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		vdev=$(basename "$(readlink /sys/class/net/eth0/device 2>/dev/null)" 2>/dev/null)
+		case $vdev in
+		virtio*)
+			# Before the move: /sys shows PID 1's namespace only.
+			nic_features=$(cat "/sys/class/net/eth0/device/features")
+			for q in /sys/class/net/eth0/queues/rx-*/rps_cpus; do
+				echo 0 >"$q"
+			done
+			[ -w /proc/sys/net/core/rps_sock_flow_entries ] &&
+				echo 0 >/proc/sys/net/core/rps_sock_flow_entries
+			# MSI-X: one interrupt per queue (virtio0-input.0,
+			# virtio0-output.0); the TX queue's too, since its
+			# completions are the ACKs of the receive.  INTx: one
+			# interrupt named after the device.
+			nic_irqs=$(awk -v d="$vdev" '$NF ~ "^" d "-(input|output)" { sub(":", "", $1); print $1 }' /proc/interrupts | paste -s -d, -)
+			[ -n "$nic_irqs" ] ||
+				nic_irqs=$(awk -v d="$vdev" '$NF == d { sub(":", "", $1); print $1 }' /proc/interrupts | paste -s -d, -)
+			if [ -n "$nic_irqs" ] && nsenter -t 1 -n ip link set eth0 netns $$; then
+				[ -w /proc/sys/net/ipv6/conf/eth0/disable_ipv6 ] &&
+					echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
+				ip addr add 169.254.77.2/30 dev eth0
+				ip link set eth0 up
+				have_nic=1
+			fi
+			;;
+		esac
+	fi
+	[ $have_nic = 1 ] || echo "# no virtio-net card from scripts/bench.sh (or no interrupt for it): nic links skipped"
+	;;
+esac
+
+# The virtio feature bits that decide how frames arrive (virtio 1.x spec,
+# 5.1.3): which of them the card and the driver agreed on.
+nic_offload_bits() {
+	for b in 1:guest_csum 7:guest_tso4 8:guest_tso6 9:guest_ecn 10:guest_ufo 15:mrg_rxbuf 3:mtu; do
+		[ "$(echo "$nic_features" | cut -c $((${b%%:*} + 1)))" = 1 ] && printf '%s ' "${b#*:}"
+	done
+}
+
+# nic_use LINK: eth0's MTU and the interrupts' CPU for nic<MTU>-<layout>.
+nic_state=
+nic_use() {
+	[ "$nic_state" = "$1" ] && return 0
+	u=${1#nic}
+	u=${u%-*}
+	case ${1##*-} in
+	split) nic_cpu=$nic_irq_cpu ;;
+	same) nic_cpu=$rxcpu ;;
+	*) echo "# $1: unknown layout"; return 1 ;;
+	esac
+	ip link set eth0 mtu "$u" || return 1
+	for q in $(words "$nic_irqs"); do
+		echo "$nic_cpu" >"/proc/irq/$q/smp_affinity_list" || return 1
+	done
+	# A few frames each way, so that the first run does not pay for ARP
+	# and the interrupts have moved (the first one or two after a change
+	# can still land on the old CPU).  The host's end of the tap is the
+	# only address there is.
+	ping -c 3 -W 1 169.254.77.1 >/dev/null 2>&1 || echo "# $1: the host's end of the tap does not answer ping"
+	nic_state=$1
+}
+
+# The card's interrupts so far: "TOTAL ON_CPU" (ON_CPU: on CPU $1).
+nic_irq_count() {
+	awk -v irqs=",$nic_irqs," -v cpu="$1" -v n="$ncpu" '
+		{ q = $1; sub(":", "", q) }
+		index(irqs, "," q ",") { for (i = 2; i <= n + 1; i++) { t += $i; if (i - 2 == cpu) c += $i } }
+		END { printf "%d %d\n", t, c }' /proc/interrupts
+}
+
 have_zcrx=0
 [ -c /dev/zcrx ] && have_zcrx=1
 [ $have_zcrx = 1 ] || echo "# /dev/zcrx missing: zcrx methods skipped"
@@ -215,6 +346,17 @@ info rx_cpu "$rxcpu"
 info tx_cpu "$txcpu"
 info lo_mtu "$(ip -o link show lo | sed -n 's/.* mtu \([0-9]*\).*/\1/p')"
 info veth_mtu "$veth_mtu"
+info qemu_cpu "${BENCH_CPU:-unknown}"
+info nic "$have_nic"
+if [ $have_nic = 1 ]; then
+	info nic_mtus "$nic_mtus"
+	info nic_layouts "$nic_layouts"
+	info nic_irq_cpu "$nic_irq_cpu"
+	info nic_irqs "$nic_irqs"
+	info nic_offloads "${BENCH_NIC_OFFLOADS:-unknown}"
+	info nic_features "$(nic_offload_bits | sed 's/ $//')"
+	info nic_rps "off"
+fi
 info tcp_rmem "$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_rmem)"
 info tcp_wmem "$(tr '\t' ' ' </proc/sys/net/ipv4/tcp_wmem)"
 info clk_tck "$(getconf CLK_TCK 2>/dev/null || echo 100)"
@@ -270,17 +412,63 @@ run_one() {
 	*@*) txopt=$(sender_opt "${link#*@}") ;;
 	*) txopt=; [ "$m" = tcpzc ] && txopt=-z ;;
 	esac
+	: >"$tx_err"
 	case $m in iouzcrx*) rx=$bin/iouzcrx-receiver ;; *) rx=$bin/receiver ;; esac
-	"$rx" -m "$m" -p $port -n "$n" -b $per -c "$rxcpu" -t "$run_limit" \
-		>"$rx_out" 2>"$rx_err" &
-	rxpid=$!
-	# shellcheck disable=SC2086 # $wrap and $txopt are word lists
-	$wrap "$bin/sender" -a $addr -p $port -n "$n" -b $per -w "$(bytes_of "$w")" \
-		-c "$txcpu" -t "$run_limit" $txopt 2>"$tx_err"
-	txrc=$?
-	wait $rxpid
-	rxrc=$?
+	case $link in
+	nic*)
+		if ! nic_use "$link"; then
+			echo "not ok - bench.$link.$w.$n.$m.run$r: could not set the MTU or the interrupts' CPU"
+			nrun=$((nrun + 1)) nfail=$((nfail + 1))
+			echo "BENCHCSV $link,$w,$n,$m,$r,$empty,FAIL"
+			return
+		fi
+		irq0=$(nic_irq_count "$nic_cpu")
+		"$rx" -m "$m" -a 169.254.77.2 -p $port -n "$n" -b $per -c "$rxcpu" \
+			-t "$run_limit" >"$rx_out" 2>"$rx_err" &
+		rxpid=$!
+		# Listening before asking (the sender would retry, but a
+		# refused first try costs it a second).
+		i=0
+		while [ $i -lt 50 ] && ! awk -v p="$(printf ':%04X' $port)" \
+			'$2 ~ p "$" && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+		# tcpzc's MSG_ZEROCOPY sender is not asked for: a host's
+		# MSG_ZEROCOPY over a tap is copied anyway.
+		nmtu=${link#nic}
+		echo "BENCHNIC ready id=$link.$w.$n.$m.$r port=$port conns=$n bytes=$per wsize=$(bytes_of "$w") mtu=${nmtu%-*} limit=$run_limit"
+		txrc=0	# the host's sender reports in BENCHTX (bench.sh)
+		wait $rxpid
+		rxrc=$?
+		irq1=$(nic_irq_count "$nic_cpu")
+		;;
+	*)
+		"$rx" -m "$m" -p $port -n "$n" -b $per -c "$rxcpu" -t "$run_limit" \
+			>"$rx_out" 2>"$rx_err" &
+		rxpid=$!
+		# shellcheck disable=SC2086 # $wrap and $txopt are word lists
+		$wrap "$bin/sender" -a $addr -p $port -n "$n" -b $per -w "$(bytes_of "$w")" \
+			-c "$txcpu" -t "$run_limit" $txopt 2>"$tx_err"
+		txrc=$?
+		wait $rxpid
+		rxrc=$?
+		;;
+	esac
 	res=$(sed -n 's/^RESULT //p' "$rx_out")
+	case $link in
+	nic*)
+		if [ -n "$res" ]; then
+			# The card's interrupts into the extra field (the last).
+			t=$(( ${irq1% *} - ${irq0% *} ))
+			e=$(( t - (${irq1#* } - ${irq0#* }) ))
+			case $res in
+			*,-) res="${res%,-},nic_irqs=$t;nic_irqs_elsewhere=$e" ;;
+			*) res="$res;nic_irqs=$t;nic_irqs_elsewhere=$e" ;;
+			esac
+		fi
+		;;
+	esac
 	nrun=$((nrun + 1))
 	if [ $rxrc = 0 ] && [ $txrc = 0 ] && [ -n "$res" ]; then
 		status=ok
@@ -310,6 +498,10 @@ enabled() {	# METHOD LINK: can it run here?
 	esac
 	case $2 in *@pool) [ $have_zcrx = 1 ] || return 1 ;; esac
 	case ${2%@*} in veth) [ $have_veth = 1 ] || return 1 ;; esac
+	case $2 in
+	nic*-split) [ $have_nic = 1 ] && [ "$ncpu" -ge 2 ] || return 1 ;;
+	nic*) [ $have_nic = 1 ] || return 1 ;;
+	esac
 	return 0
 }
 for m in $(words "$methods"); do

@@ -152,9 +152,35 @@ def read_monitor(path):
     return samples
 
 
-def host_other_pct(samples, index, secs, ncpu):
+TX_HEADER = "link,wsize,conns,method,run,tx_status,tx_wall_s,tx_user_s,tx_sys_s,tx_host_cpu"
+
+
+def read_tx(path):
+    """The nic links' host senders (scripts/bench.sh's nic_send, LOG.tx): rows of
+    TX_HEADER without it, keyed by (link, wsize, conns, method, run)."""
+    rows = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                fields = line.split(",")
+                if len(fields) == 10:
+                    rows[tuple(fields[:5])] = line
+    except OSError:
+        return None
+    return rows
+
+
+def tx_cpu(row):
+    """A tx.csv row's sender CPU seconds (user + system)."""
+    f = row.split(",")
+    return num(f[7]) + num(f[8])
+
+
+def host_other_pct(samples, index, secs, ncpu, own=0.0):
     """The share of the host's CPUs (%) others used during BENCHCSV line INDEX (1-based)
-    that took SECS: from the sample one before it started to the first after it ended."""
+    that took SECS: from the sample one before it started to the first after it ended.
+    OWN: CPU seconds of our own on the host (a nic link's sender), not others'."""
     n = len(samples)
     e = 0
     while e < n and samples[e][3] < index:
@@ -167,7 +193,7 @@ def host_other_pct(samples, index, secs, ncpu):
     (te, be, qe, _), (ts, bs, qs, _) = samples[e], samples[s]
     if te <= ts:
         return ""
-    other = max((be - bs) - (qe - qs), 0)
+    other = max((be - bs) - (qe - qs) - own, 0)
     return "%.0f" % (100 * other / ((te - ts) * ncpu))
 
 
@@ -274,6 +300,8 @@ class Report:
         self.zc_results = read_table(zc) if os.path.exists(zc) else None
         self.zc_runs = read_table(os.path.join(out, "zc-runs.csv")) if self.zc_results is not None else []
         self.memcpy = read_table(os.path.join(out, "memcpy.csv"))
+        tx = os.path.join(out, "tx.csv")
+        self.tx = read_table(tx) if os.path.exists(tx) else []
         self.have_host = any(r.get("host_other_pct", "") != "" for r in self.runs)
         self.methods = unique(r["method"] for r in self.results)
         self.cells = unique((r["link"], r["wsize"], r["conns"]) for r in self.results)
@@ -311,6 +339,14 @@ class Report:
              f"* host: {a.host_cpus} CPUs, {model}",
              f"* runs per cell: {self.i('runs')}; MiB per run: {self.i('mib_per_run')} ({self.i('mib_per_run_4k')} at 4 KiB writes), split over the connections",
              f"* receiver on CPU {self.i('rx_cpu')}, sender on CPU {self.i('tx_cpu')}; lo MTU {self.i('lo_mtu')}, veth MTU {self.i('veth_mtu')}"]
+        if self.i("qemu_cpu"):
+            y.append(f"* QEMU CPU model: {self.i('qemu_cpu')}")
+        if self.i("nic") == "1":
+            tx_cpus = unique(r["tx_host_cpu"] for r in self.tx)
+            y.append(f"* nic links: virtio-net on a tap (no vhost), MTUs {self.i('nic_mtus')}, layouts "
+                     f"{self.i('nic_layouts')} (split: interrupts on CPU {self.i('nic_irq_cpu')}); offloads "
+                     f"{self.i('nic_offloads')}, negotiated: {self.i('nic_features')}; RPS {self.i('nic_rps')}; "
+                     f"the sender runs on the host, CPU {','.join(tx_cpus)}")
         if a.aggregate_only or a.elapsed is None:
             y.append(f"* time of the matrix itself: {self.i('seconds')} s")
         else:
@@ -593,9 +629,51 @@ class Report:
 
     def markdown(self):
         y = self.header() + self.summary() + self.all_figures() + self.targets()
+        if self.tx:
+            y += self.nic_links()
         if self.zc_results is not None:
             y += self.zero_copy()
         write_lines(os.path.join(self.out, "results.md"), y)
+
+    # -- the nic links' host senders and card interrupts
+    def nic_links(self):
+        """What the host's sender spent and how many interrupts the card raised,
+        per GiB, beside the guest's figures: medians over the runs that passed."""
+        y = ["", "## nic links: the host's sender and the card's interrupts", "",
+             "Medians over the runs that passed. *guest CPU*: whole-guest CPU s/GiB (the",
+             "receive side only: the sender is on the host); *host sender CPU*: the",
+             "sender's user + system s/GiB on the host (tx.csv); *interrupts*: the card's",
+             "(its input and output queues) per GiB, from /proc/interrupts; *elsewhere*:",
+             "how many of them, over all runs, were not on the layout's CPU.", "",
+             "| link | write | conns | method | MB/s | guest CPU s/GiB | host sender CPU s/GiB "
+             "| interrupts/GiB | elsewhere | runs |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        tx = {tuple(r[k] for k in ("link", "wsize", "conns", "method", "run")): r for r in self.tx}
+        cells = {}
+        for r in self.runs:
+            if not r["link"].startswith("nic") or r["status"] != "ok" or num(r["bytes"]) <= 0:
+                continue
+            gib = num(r["bytes"]) / 1073741824
+            c = cells.setdefault((r["link"], r["wsize"], r["conns"], r["method"]),
+                                 {"mb": [], "g": [], "tx": [], "irq": [], "off": 0, "n": 0})
+            c["n"] += 1
+            c["mb"].append(num(r["mbps"]))
+            c["g"].append(num(r["guest_cpu"]) / gib)
+            t = tx.get((r["link"], r["wsize"], r["conns"], r["method"], r["run"]))
+            if t:
+                c["tx"].append((num(t["tx_user_s"]) + num(t["tx_sys_s"])) / gib)
+            extra = dict(kv.split("=", 1) for kv in r.get("extra", "").split(";") if "=" in kv)
+            if extra.get("nic_irqs", "").isdigit():
+                c["irq"].append(int(extra["nic_irqs"]) / gib)
+            if extra.get("nic_irqs_elsewhere", "").isdigit():
+                c["off"] += int(extra["nic_irqs_elsewhere"])
+
+        def med(v, d):
+            return fixed(statistics.median(v), d) if v else "-"
+        for (link, w, conns, m), c in cells.items():
+            y.append(f"| {link} | {w} | {conns} | {m} | {med(c['mb'], 0)} | {med(c['g'], 2)} "
+                     f"| {med(c['tx'], 2)} | {med(c['irq'], 0)} | {c['off']} | {c['n']} |")
+        return y
 
     # -- chart.png
     def chart(self):
@@ -736,11 +814,29 @@ def aggregate(args):
     # Every BENCHCSV line in log order (the monitor counts them all), then
     # split: the receive matrix to runs.csv, the zero-copy paths (link
     # lo@MODE) to zc-runs.csv.
+    # The nic links' senders ran on the host (bench.sh's nic_send): with
+    # their file (a guest run of bench.sh always has one), a nic run whose
+    # sender failed, or has no row, failed; the sender's CPU is not other
+    # work (the monitor counted it as such).
+    tx = read_tx(args.tx or args.log + ".tx")
+    tx_path = os.path.join(out, "tx.csv")
+    if os.path.exists(tx_path):
+        os.remove(tx_path)
+    if tx is not None:
+        write_lines(tx_path, [TX_HEADER] + list(tx.values()))
     matrix, zc = [], []
     for index, line in enumerate(kinds["BENCHCSV"], 1):
         f = line.split(",")
         secs = num(f[6]) if len(f) > 6 else 0.0
-        line += "," + host_other_pct(samples, index, secs, args.host_cpus)
+        own = 0.0
+        if f[0].startswith("nic") and tx is not None:
+            row = tx.get(tuple(f[:5]))
+            if row is None or row.split(",")[5] != "0":
+                f[-1] = "FAIL"
+                line = ",".join(f)
+            if row is not None:
+                own = tx_cpu(row)
+        line += "," + host_other_pct(samples, index, secs, args.host_cpus, own)
         (zc if "@" in f[0] else matrix).append(line)
     hdr_line += ",host_other_pct"
     write_lines(os.path.join(out, "runs.csv"), [hdr_line] + matrix)
@@ -776,6 +872,7 @@ def main(argv=None):
     p.add_argument("log", help="the guest's console or bench-guest.sh's output")
     p.add_argument("-o", "--out", required=True, help="output directory (bench.sh: $BENCH_OUT)")
     p.add_argument("--monitor", help="the host monitor's samples (default: LOG.monitor)")
+    p.add_argument("--tx", help="the nic links' host senders (default: LOG.tx)")
     p.add_argument("--accel", default="", help="tcg, kvm or host: how the guest ran")
     p.add_argument("--host-other", default="", help="results.md's line on other work during the guest run")
     p.add_argument("--aggregate-only", action="store_true",

@@ -17,7 +17,12 @@
 #     (scripts/vm/kmake.sh finds either);
 #   - $ZCRX_CACHE/kernels/<rel>/ (default ~/.cache/zcrx) holding vmlinuz,
 #     config and modules/*.ko: the driver modules the guest tests need,
-#     decompressed because busybox insmod cannot read .ko.xz.
+#     decompressed because busybox insmod cannot read .ko.xz;
+#     nic-modules/NN-<name>.ko: the virtio-net driver and what it needs,
+#     for the benchmark's nic link only (the guest's /init does not load
+#     them), numbered in load order; the ones a kernel has built in are
+#     simply absent.  With ZCRX_WANT_NIC=1 (scripts/bench.sh sets it
+#     for its nic link) a cache without them gets them added.
 # The packages are fetched with "apt-get download" (in the chroot for a
 # chroot release) and unpacked with dpkg-deb, so nothing is installed and
 # no boot hook runs.  Debian packages 7.x differently: linux-image-<rel> is
@@ -40,6 +45,10 @@ cache_root=${ZCRX_CACHE:-$HOME/.cache/zcrx}/kernels
 # module in the Debian builds, so the guest can insmod them in any order.
 # Changing the list makes kernels.sh fetch the images again.
 read -ra guest_modules <<<"${ZCRX_GUEST_MODULES:-veth dummy macvlan tun loop}"
+# The virtio-net driver's module chain, in load order (6.1 has the virtio
+# core and PCI transport as modules, 6.12 and 7.x build them in).  Each is
+# optional: a built-in one is not in the package.
+read -ra nic_modules <<<"virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net"
 
 # Flavours other than the plain generic one are not wanted: -cloud lacks
 # drivers, -rt changes scheduling, -dbg/-unsigned are not bootable images.
@@ -92,6 +101,34 @@ cache_complete() {
 	local dir=$cache_root/$1
 	[[ -s $dir/vmlinuz && -f $dir/modules.list ]] &&
 		[[ "$(cat "$dir/modules.list")" == "${guest_modules[*]}" ]]
+}
+nic_complete() {
+	local dir=$cache_root/$1
+	[[ -f $dir/nic-modules.list && "$(cat "$dir/nic-modules.list")" == "${nic_modules[*]}" ]]
+}
+
+# nic_extract X DEST: the NIC modules found under X (an unpacked package
+# tree) as DEST/nic-modules/NN-<name>.ko, and DEST/nic-modules.list.
+nic_extract() {
+	local x=$1 dest=$2 m ko i=10
+	mkdir -p "$dest/nic-modules"
+	for m in "${nic_modules[@]}"; do
+		ko=$(find "$x" -name "$m.ko" -o -name "$m.ko.*" | head -n 1)
+		[[ -z $ko ]] || unko "$ko" "$dest/nic-modules/$i-$m.ko"
+		i=$((i + 1))
+	done
+	echo "${nic_modules[*]}" >"$dest/nic-modules.list"
+}
+
+# unko KO DEST: copy a module, decompressed.
+unko() {
+	case $1 in
+	*.ko) cp "$1" "$2" ;;
+	*.ko.xz) xz -dc "$1" >"$2" ;;
+	*.ko.zst) zstd -qdc "$1" >"$2" ;;
+	*.ko.gz) gzip -dc "$1" >"$2" ;;
+	*) log "unknown module compression: $1"; return 1 ;;
+	esac
 }
 
 ensure_headers() {
@@ -163,7 +200,7 @@ fill_cache() {
 	# The wildcards cover /boot and /usr/lib/modules kernels, and both
 	# /lib/modules and merged-/usr module trees.
 	local wanted=("*/boot/vmlinuz-$rel" "*/boot/config-$rel" "*/modules/$rel/vmlinuz")
-	for m in "${guest_modules[@]}"; do
+	for m in "${guest_modules[@]}" "${nic_modules[@]}"; do
 		wanted+=("*/modules/$rel/kernel/*/$m.ko" "*/modules/$rel/kernel/*/$m.ko.*")
 	done
 	mkdir "$tmp/x"
@@ -191,15 +228,10 @@ fill_cache() {
 			log "linux-image-$rel has no module $m"
 			return 1
 		fi
-		case $ko in
-		*.ko) cp "$ko" "$dest/modules/$m.ko" ;;
-		*.ko.xz) xz -dc "$ko" >"$dest/modules/$m.ko" ;;
-		*.ko.zst) zstd -qdc "$ko" >"$dest/modules/$m.ko" ;;
-		*.ko.gz) gzip -dc "$ko" >"$dest/modules/$m.ko" ;;
-		*) log "unknown module compression: $ko"; return 1 ;;
-		esac
+		unko "$ko" "$dest/modules/$m.ko"
 	done
 	echo "${guest_modules[*]}" >"$dest/modules.list"
+	nic_extract "$tmp/x" "$dest"
 
 	# Swap the finished directory in, so an interrupted run never leaves
 	# a cache that looks complete.
@@ -208,6 +240,34 @@ fill_cache() {
 	mv "$dest" "$cache_root/$rel"
 	rm -rf "$tmp"
 	log "cached $rel in $cache_root/$rel"
+}
+
+# A cache made before the NIC modules were cached: add only them, leaving
+# the rest of it (which other runs may be reading) alone.
+fill_nic() {
+	local rel=$1 tmp deb m wanted=()
+	if [[ -z $workdir ]]; then
+		workdir=$(mktemp -d)
+		chmod 755 "$workdir"
+	fi
+	tmp=$workdir/$rel
+	mkdir "$tmp"
+	log "downloading the kernel packages of $rel (for its NIC modules)"
+	download_image "$tmp" "$rel"
+	for m in "${nic_modules[@]}"; do
+		wanted+=("*/modules/$rel/kernel/*/$m.ko" "*/modules/$rel/kernel/*/$m.ko.*")
+	done
+	mkdir "$tmp/x"
+	for deb in "$tmp"/*.deb; do
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -x -C "$tmp/x" --wildcards --no-anchored "${wanted[@]}" 2>/dev/null || true
+	done
+	nic_extract "$tmp/x" "$tmp/out"
+	rm -rf "${cache_root:?}/$rel/nic-modules"
+	mv "$tmp/out/nic-modules" "$cache_root/$rel/nic-modules"
+	mv "$tmp/out/nic-modules.list" "$cache_root/$rel/nic-modules.list"
+	rm -rf "$tmp"
+	log "cached the NIC modules of $rel: $(ls "$cache_root/$rel/nic-modules" | tr '\n' ' ')"
 }
 
 main() {
@@ -234,6 +294,7 @@ main() {
 		for rel in $releases; do
 			ensure_headers "$rel"
 			cache_complete "$rel" || fill_cache "$rel"
+			[[ ${ZCRX_WANT_NIC:-0} != 1 ]] || nic_complete "$rel" || fill_nic "$rel"
 		done
 	fi
 	printf '%s\n' "$releases"

@@ -12,10 +12,14 @@
 # or a panic, since panic=-1 reboots at once and -no-reboot turns a reboot
 # into an exit), 124 when the timeout killed it, QEMU's status otherwise.
 #
-# The machine has no disk and no network card: the tests use loopback and
-# veth pairs inside the guest.  /dev/kvm cannot run these kernels, so QEMU
-# emulates with TCG, one host thread per virtual CPU.
+# The machine has no disk and, by default, no network card: the tests use
+# loopback and veth pairs inside the guest.  /dev/kvm cannot run these
+# kernels, so QEMU emulates with TCG, one host thread per virtual CPU.
 # ZCRX_APPEND adds kernel command line parameters (e.g. zcrx_tests=t_foo).
+# ZCRX_QEMU_NET replaces "-nic none" with these QEMU arguments (words; the
+# benchmark's nic link: "-netdev tap,... -device virtio-net-pci,...").
+# ZCRX_QEMU_CPU picks the CPU model: "max" (TCG's default here), "default"
+# (no -cpu: QEMU's own default, qemu64), or any model QEMU knows.
 set -euo pipefail
 
 if [[ $# -lt 3 || $# -gt 4 ]]; then
@@ -43,12 +47,16 @@ tcg) accel=tcg,thread=multi cpu=max ;;
 kvm) accel=kvm cpu=host ;;
 *) echo "run-guest.sh: ACCEL must be tcg or kvm" >&2; exit 2 ;;
 esac
+cpu=${ZCRX_QEMU_CPU:-$cpu}
+cpu_args=(-cpu "$cpu")
+[[ $cpu != default ]] || cpu_args=()
+read -ra net_args <<<"${ZCRX_QEMU_NET:--nic none}"
 
 # shellcheck disable=SC2054 # the commas are QEMU option syntax
 qemu=(
 	qemu-system-x86_64
-	-accel "$accel" -cpu "$cpu" -smp 2 -m 2048
-	-nographic -no-reboot -nic none
+	-accel "$accel" "${cpu_args[@]}" -smp 2 -m 2048
+	-nographic -no-reboot "${net_args[@]}"
 	-kernel "$kernel" -initrd "$initrd" -append "$append"
 )
 

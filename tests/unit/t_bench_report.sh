@@ -117,6 +117,22 @@ else
 	ok zc_rows_not_in_runs
 fi
 
+# The nic link's senders ran on the host (LOG.tx): a nic run whose sender
+# failed (recv run 2) or left no row (zcrx-defer run 3) failed; the others
+# show their sender's CPU per GiB (0.25 + 0.05 s for 1 GiB).
+grep -v ',timeout' "$log" >"$tmp/nic.log"
+cp "$mon" "$tmp/nic.log.monitor"
+for r in 1 2 3; do
+	echo "nic1500-split,64k,1,recv,$r,$([[ $r == 2 ]] && echo 1 || echo 0),2.1,0.25,0.05,1"
+	[[ $r == 3 ]] || echo "nic1500-split,64k,1,zcrx-defer,$r,0,2.1,0.25,0.05,1"
+done >"$tmp/nic.log.tx"
+scripts/bench-report.py -o "$tmp/nic" --host-cpus 2 "$tmp/nic.log" >/dev/null 2>&1
+rc=$?
+check nic_sender_failed_run \
+	"$rc:$(field "$tmp/nic/results.csv" nic1500-split,64k,1,recv runs_failed)/$(field "$tmp/nic/results.csv" nic1500-split,64k,1,zcrx-defer runs_failed)" 3:1/1
+got=$(grep -m1 '^| nic1500-split | 64k | 1 | recv | ' "$tmp/nic/results.md" | cut -d'|' -f8 | sed 's/^ //; s/ $//')
+check nic_sender_cpu "$(head -c 9 "$tmp/nic/tx.csv")/$got" "link,wsiz/0.30"
+
 # Without the failed run: status 0; bench.sh --aggregate: status 1 with it.
 grep -v ',timeout' "$log" >"$tmp/clean.log"
 scripts/bench-report.py -o "$tmp/clean" --host-cpus 2 "$tmp/clean.log" >/dev/null 2>&1
