@@ -700,10 +700,33 @@ class Report:
                             if r and r[row + "_med"] != "" else ["NaN"] * 3
                     lines.append(" ".join(line))
                 write_lines(os.path.join(dat, f"{link}-{conns}-{row}.dat"), lines)
-        g = ["set terminal pngcairo size 1800,1000 font 'DejaVu Sans,10'",
-             f"set output '{out}/chart.png'",
-             f"set multiplot layout 2,{len(panels)} title 'zcrx receive benchmark: {self.i('kernel')}, "
-             f"{self.args.accel or '?'}, median of {self.i('runs')} runs, bars min-max' font ',13'",
+        g = self._plot(f"{out}/chart.png", panels, rows, dat, "")
+        # One chart per link too, when there are several (docs/benchmarks.md
+        # shows one per link).
+        links = unique(link for link, _ in panels)
+        if len(links) > 1:
+            for link in links:
+                g += self._plot(f"{out}/chart-{link}.png",
+                                [p for p in panels if p[0] == link], rows, dat, f", {link}")
+        write_lines(gp, g)
+        with open(err, "w", encoding="utf-8") as e:
+            rc = subprocess.run(["gnuplot", gp], stderr=e, check=False).returncode
+        if rc != 0:
+            with open(err, encoding="utf-8", errors="replace") as e:
+                sys.stderr.write(e.read())
+            log("gnuplot failed")
+        shutil.rmtree(dat, ignore_errors=True)
+        for f in (gp, err):
+            os.remove(f)
+
+    def _plot(self, png, panels, rows, dat, what):
+        """gnuplot lines of one chart: rows x panels, each a histogram of the
+        methods by write size."""
+        width = 1800 if len(panels) > 2 else 1000
+        g = [f"set terminal pngcairo size {width},1000 font 'DejaVu Sans,10'",
+             f"set output '{png}'",
+             f"set multiplot layout 2,{len(panels)} title 'zcrx receive benchmark{what}: {self.i('kernel')}, "
+             f"{self.args.accel or '?'}{self._cpu_model()}, median of {self.i('runs')} runs, bars min-max' font ',13'",
              "set style data histogram",
              "set style histogram errorbars gap 1 lw 1",
              "set style fill solid 0.8 border -1",
@@ -722,16 +745,10 @@ class Report:
                           f"'{f}' using {2 + 3 * i}:{3 + 3 * i}:{4 + 3 * i}{':xtic(1)' if i == 0 else ''} title '{m}'"
                           for i, m in enumerate(self.methods))]
         g.append("unset multiplot")
-        write_lines(gp, g)
-        with open(err, "w", encoding="utf-8") as e:
-            rc = subprocess.run(["gnuplot", gp], stderr=e, check=False).returncode
-        if rc != 0:
-            with open(err, encoding="utf-8", errors="replace") as e:
-                sys.stderr.write(e.read())
-            log("gnuplot failed")
-        shutil.rmtree(dat, ignore_errors=True)
-        for f in (gp, err):
-            os.remove(f)
+        return g
+
+    def _cpu_model(self):
+        return f" (-cpu {self.i('qemu_cpu')})" if self.i("qemu_cpu") else ""
 
 
 def spread(r, field, d):
