@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -79,6 +80,13 @@ pid_t spawn_sender(int fd, uint64_t seed, uint64_t total,
  * into fd: the pages reach the socket by reference.  Returns bytes sent.
  */
 size_t splice_out(const void *p, size_t len, int fd);
+
+/*
+ * A little loopback traffic from each CPU in turn: each runs its net_rx
+ * softirq, which frees the consumed skbs whose freeing the stack deferred
+ * to that CPU (net.core.skb_defer_max) and which an idle CPU keeps.
+ */
+void kick_cpus_net_rx(void);
 
 /* Read or write a sysctl holding one integer; returns the old value or -1. */
 int sysctl_int(const char *path, int val);
