@@ -261,7 +261,11 @@ int zcrx_wake(struct zcrx *z)
 	return zcrx_ioctl(z->fd, ZCRXDEV_IOC_WAKE, NULL);
 }
 
-int zcrx_recv(struct zcrx *z)
+/*
+ * ZCRXDEV_IOC_RECV, after waiting for the wake threshold with RECV_WAIT.
+ * A wait's EINTR is the caller's, as poll()'s would be.
+ */
+static int zcrx_recv_call(struct zcrx *z, struct zcrxdev_recv *r)
 {
 	int ret;
 
@@ -270,8 +274,43 @@ int zcrx_recv(struct zcrx *z)
 	/* The call also does what a wake does. */
 	zcrx_note_wake(z);
 	z->win_returned = 0;
-	ret = zcrx_ioctl(z->fd, ZCRXDEV_IOC_RECV, &(struct zcrxdev_recv){ 0 });
-	return ret;
+	if (!(r->flags & ZCRXDEV_RECV_WAIT))
+		return zcrx_ioctl(z->fd, ZCRXDEV_IOC_RECV, r);
+	ret = ioctl(z->fd, ZCRXDEV_IOC_RECV, r);
+	return ret < 0 ? -errno : ret;
+}
+
+int zcrx_recv(struct zcrx *z)
+{
+	struct zcrxdev_recv r = { 0 };
+
+	return zcrx_recv_call(z, &r);
+}
+
+/*
+ * DEFER pools on a module with RECV_WAIT: sleep to the threshold and place
+ * in one system call, as io_uring_enter() waits and runs its task work.
+ */
+static int zcrx_wait_recv(struct zcrx *z, unsigned int min, int timeout_ms)
+{
+	struct zcrxdev_recv r = { .flags = ZCRXDEV_RECV_WAIT };
+	uint64_t us = (uint64_t)timeout_ms * 1000;
+
+	/* UINT32_MAX is "no limit": a finite wait stays below it. */
+	r.timeout_us = timeout_ms < 0 ? UINT32_MAX :
+		       (uint32_t)(us < UINT32_MAX ? us : UINT32_MAX - 1);
+	for (;;) {
+		int ret;
+
+		if (zcrx_cq_ready(z) >= min)
+			return (int)zcrx_cq_ready(z);
+		ret = zcrx_recv_call(z, &r);
+		if (ret < 0)
+			return zcrx_cq_ready(z) ? (int)zcrx_cq_ready(z) : ret;
+		/* Woken with what the kernel thought enough, placed: done. */
+		if (zcrx_cq_ready(z))
+			return (int)zcrx_cq_ready(z);
+	}
 }
 
 /*
@@ -331,6 +370,8 @@ static int zcrx_wait_min(struct zcrx *z, unsigned int min, int timeout_ms)
 	if (!min)
 		min = 1;
 	zcrx_set_wake_min(z, min);
+	if (deferred && (z->features & ZCRXDEV_FEAT_RECV_WAIT))
+		return zcrx_wait_recv(z, min, timeout_ms);
 	for (;;) {
 		int polled;
 

@@ -6,6 +6,7 @@
  * (socks, stalled, ready), and it does so from process context, one
  * socket at a time with a reference and no pool lock held.
  */
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
@@ -159,11 +160,39 @@ static void zcrx_ctx_recv_ready(struct zcrx_pool *pool)
 	spin_unlock_bh(&pool->lock);
 }
 
+/*
+ * RECV_WAIT: sleep until the wake threshold is reached, as zcrx_ctx_poll()
+ * reports it, or for timeout_us (an hrtimer, as poll()'s timeout is).  0
+ * when there is enough, -ETIME when the time passed first, -EINTR on a
+ * signal.  The condition is checked after queueing us: the full barrier
+ * of set_current_state() pairs with wq_has_sleeper() in zcrx_pool_notify(),
+ * as in zcrx_ctx_poll().
+ */
+static long zcrx_ctx_recv_wait(struct zcrx_pool *pool, u32 timeout_us)
+{
+	ktime_t limit = ns_to_ktime((u64)timeout_us * NSEC_PER_USEC);
+	struct zcrx_ring *cq = &pool->cq;
+	long ret;
+
+	if (timeout_us == U32_MAX)
+		ret = wait_event_interruptible(pool->cq_wait,
+					       zcrx_ring_cq_wake_ready(cq));
+	else
+		ret = wait_event_interruptible_hrtimeout(pool->cq_wait,
+							 zcrx_ring_cq_wake_ready(cq),
+							 limit);
+	if (ret == -ERESTARTSYS)
+		return -EINTR;
+	return ret;
+}
+
 long zcrx_ctx_recv(struct zcrx_pool *pool, const struct zcrxdev_recv *r)
 {
+	long waited = 0;
 	u64 before;
 
-	if (r->flags || r->resv0 || r->resv[0] || r->resv[1])
+	if ((r->flags & ~ZCRXDEV_RECV_FLAGS) || r->resv[0] || r->resv[1] ||
+	    (!(r->flags & ZCRXDEV_RECV_WAIT) && r->timeout_us))
 		return -EINVAL;
 
 	spin_lock_bh(&pool->lock);
@@ -173,12 +202,19 @@ long zcrx_ctx_recv(struct zcrx_pool *pool, const struct zcrxdev_recv *r)
 
 	/* Refills, PENDING buffers, stalled sockets (DEFER: made ready). */
 	zcrx_ctx_refresh(pool);
+	if (r->flags & ZCRXDEV_RECV_WAIT) {
+		waited = zcrx_ctx_recv_wait(pool, r->timeout_us);
+		if (waited == -EINTR)
+			return waited;
+	}
 	if (pool->flags & ZCRXDEV_SETUP_DEFER)
 		zcrx_ctx_recv_ready(pool);
 
 	spin_lock_bh(&pool->lock);
 	before = pool->stats.completions - before;
 	spin_unlock_bh(&pool->lock);
+	if (!before && waited == -ETIME)
+		return -ETIME;
 	return min_t(u64, before, INT_MAX);
 }
 

@@ -114,7 +114,7 @@ static void zcrx_pool_regions(struct zcrx_pool *pool, struct zcrxdev_setup *s)
 	zcrx_ring_offsets(&s->cq_off, true);
 	zcrx_ring_offsets(&s->rq_off, false);
 	s->features = ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES | ZCRXDEV_FEAT_MAP |
-		      ZCRXDEV_FEAT_DEFER;
+		      ZCRXDEV_FEAT_DEFER | ZCRXDEV_FEAT_RECV_WAIT;
 }
 
 /* A pool as s asks for it, s completed; tick is the pool's tick work. */

@@ -9,6 +9,7 @@
  */
 #include <poll.h>
 #include <signal.h>
+#include <sys/time.h>
 
 #include "tap.h"
 #include "rx.h"
@@ -240,6 +241,81 @@ static void test_wait_threshold(void)
 	zcrx_exit(&z);
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static long recv_wait(uint32_t flags, uint32_t timeout_us)
+{
+	struct zcrxdev_recv r = { .flags = flags, .timeout_us = timeout_us };
+
+	/* [RQ-1], as zcrx_recv() does: returns queued so far are visible. */
+	zcrx_store_release(z.rq.ktail, z.rq.tail);
+	return ioctl(z.fd, ZCRXDEV_IOC_RECV, &r) < 0 ? -errno : 0;
+}
+
+/*
+ * ZCRXDEV_RECV_WAIT: sleep to the threshold, then place, in one call;
+ * -ETIME when nothing came, -EINTR on a signal; bad arguments refused.
+ */
+static void test_recv_wait(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct zcrxdev_recv bad = { .timeout_us = 5 };
+	struct itimerval it = { .it_value = { .tv_usec = 200000 } };
+	uint64_t calls, bytes;
+	int cli, srv, r, status;
+	double t0, dt;
+	long ret;
+	pid_t pid;
+
+	if (pool_init(16, 65536, ZCRXDEV_SETUP_DEFER) ||
+	    tcp_pair(AF_INET, &cli, &srv) || zcrx_attach(&z, srv, 0)) {
+		CHECK("recv_wait_setup", 0, "init, tcp_pair or attach failed");
+		return;
+	}
+	CHECK("recv_wait_feature", z.features & ZCRXDEV_FEAT_RECV_WAIT,
+	      "features=%#x", z.features);
+	CHECK_ERR("recv_timeout_without_wait", xioctl(z.fd, ZCRXDEV_IOC_RECV, &bad),
+		  EINVAL);
+	bad = (struct zcrxdev_recv){ .flags = ZCRXDEV_RECV_WAIT << 1 };
+	CHECK_ERR("recv_unknown_flag", xioctl(z.fd, ZCRXDEV_IOC_RECV, &bad), EINVAL);
+
+	t0 = now_s();
+	ret = recv_wait(ZCRXDEV_RECV_WAIT, 200000);
+	dt = now_s() - t0;
+	CHECK("recv_wait_times_out", ret == -ETIME && dt > 0.15 && dt < 2,
+	      "ret=%ld after %.3f s", ret, dt);
+
+	*z.cq.kwake_min = 1;
+	calls = stats().recv_calls;
+	pid = spawn_gapped(cli, 1, 100);
+	t0 = now_s();
+	ret = recv_wait(ZCRXDEV_RECV_WAIT, 5000000);
+	dt = now_s() - t0;
+	waitpid(pid, &status, 0);
+	r = (int)zcrx_cq_ready(&z);
+	bytes = drain();
+	CHECK("recv_wait_sleeps_then_places", !ret && r == 1 && bytes == 4096 &&
+	      dt > 0.05 && dt < 2 && stats().recv_calls == calls + 1,
+	      "ret=%ld after %.3f s: %d completions, %llu bytes, %llu calls", ret,
+	      dt, r, (unsigned long long)bytes,
+	      (unsigned long long)(stats().recv_calls - calls));
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	t0 = now_s();
+	ret = recv_wait(ZCRXDEV_RECV_WAIT, UINT32_MAX);
+	dt = now_s() - t0;
+	CHECK("recv_wait_signal_eintr", ret == -EINTR && dt < 2,
+	      "ret=%ld after %.3f s", ret, dt);
+	signal(SIGALRM, SIG_DFL);
+	close(cli);
+	close(srv);
+	zcrx_exit(&z);
+}
+
 /* One connection through zcrx_wait() (which calls RECV), every byte checked. */
 static void stream_one(const char *name, uint64_t total, size_t wsize,
 		       unsigned int nr_bufs, unsigned int bsize)
@@ -326,6 +402,7 @@ int main(void)
 	test_setup_flags();
 	test_placed_only_by_recv();
 	test_wait_threshold();
+	test_recv_wait();
 	stream_one("stream_4k_writes_16MiB", 16 << 20, 4096, 256, 65536);
 	stream_one("stream_64k_writes_64MiB", 64 << 20, 65536, 256, 65536);
 	stream_one("backpressure_8_bufs_8MiB", 8 << 20, 65536, 8, 4096);

@@ -485,9 +485,14 @@ static void fuzz_one(struct stats_acc *a)
 		len = sizeof(u.rv);
 		if (mutate) {
 			u.rv.flags = frng_below(&rng, 2) ? fval(32) : 0;
-			u.rv.resv0 = frng_below(&rng, 2) ? fval(32) : 0;
+			u.rv.timeout_us = frng_below(&rng, 2) ? fval(32) : 0;
 			u.rv.resv[frng_below(&rng, 2)] = frng_below(&rng, 2) ? fval(64) : 0;
+		} else if (frng_below(&rng, 4) == 0) {
+			u.rv.flags = ZCRXDEV_RECV_WAIT;
 		}
+		/* A valid wait sleeps: never longer than a millisecond here. */
+		if (u.rv.flags == ZCRXDEV_RECV_WAIT && !u.rv.resv[0] && !u.rv.resv[1])
+			u.rv.timeout_us %= 1000;
 		break;
 	case K_CLAIM:
 		len = sizeof(u.cl);

@@ -14,7 +14,7 @@
 const int oracle_eno[E_N] = { EINVAL, E2BIG, ENOMEM, EEXIST, ENXIO, EBADF,
 			      ENOTSOCK, EPROTONOSUPPORT, ENOTCONN, EBUSY,
 			      ENOENT, ENOTTY, EFAULT, ENOBUFS, EPERM, EAGAIN,
-			      EPIPE, ECONNRESET };
+			      EPIPE, ECONNRESET, ETIME, EINTR };
 
 /* The index of e in tab[n], or -1. */
 static int slot_of(const int *tab, int n, int e)
@@ -331,9 +331,14 @@ struct oracle_answer oracle_ioctl(int kind, const union fargs *in,
 			mask |= EB(E_NXIO);
 		if (!c->readable)
 			mask |= EB(E_FAULT);
-		else if (in->rv.flags || in->rv.resv0 || in->rv.resv[0] || in->rv.resv[1])
+		else if ((in->rv.flags & ~ZCRXDEV_RECV_FLAGS) || in->rv.resv[0] ||
+			 in->rv.resv[1] ||
+			 (!(in->rv.flags & ZCRXDEV_RECV_WAIT) && in->rv.timeout_us))
 			mask |= EB(E_INVAL);
 		ok = !mask;
+		/* A wait may end with its time up, or with a signal. */
+		if (ok && (in->rv.flags & ZCRXDEV_RECV_WAIT))
+			mask |= EB(E_TIME) | EB(E_INTR);
 		break;
 	default:
 		mask = EB(E_NOTTY);

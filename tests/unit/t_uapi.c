@@ -121,7 +121,7 @@
 
 #define RECV_FIELDS(X)					\
 	X(zcrxdev_recv, flags, 0, 4)			\
-	X(zcrxdev_recv, resv0, 4, 4)			\
+	X(zcrxdev_recv, timeout_us, 4, 4)			\
 	X(zcrxdev_recv, resv, 8, 8)
 
 #define PINS_FIELDS(X)					\

@@ -208,6 +208,7 @@ struct zcrxdev_setup {
 #define ZCRXDEV_FEAT_ZEROCOPY_POOL_PAGES	(1u << 0)
 #define ZCRXDEV_FEAT_MAP			(1u << 1)
 #define ZCRXDEV_FEAT_DEFER			(1u << 2)
+#define ZCRXDEV_FEAT_RECV_WAIT			(1u << 3)
 
 /* ZCRXDEV_IOC_ATTACH: start receiving a connected TCP socket into the pool. */
 struct zcrxdev_attach {
@@ -296,12 +297,22 @@ struct zcrxdev_send {
  * in batches.  Only a process that has the window mapped maps pages; for
  * any other caller, and for pools without MAP, every byte is copied.
  * Returns the number of completions posted.
+ *
+ * With ZCRXDEV_RECV_WAIT it first sleeps, as poll() would, until the wake
+ * threshold is reached (see "Wake threshold") or timeout_us microseconds
+ * pass (U32_MAX: no limit), then places: one system call per batch, the
+ * way io_uring_enter() waits and runs its task work.  -ETIME if the time
+ * passed and nothing was posted, -EINTR if a signal came first (nothing
+ * is placed then).  Without the flag timeout_us must be 0.
  */
 struct zcrxdev_recv {
-	__u32	flags;		/* must be 0 */
-	__u32	resv0;		/* must be 0 */
+	__u32	flags;		/* ZCRXDEV_RECV_* */
+	__u32	timeout_us;	/* RECV_WAIT: longest sleep; else 0 */
 	__u64	resv[2];	/* must be 0 */
 };
+
+#define ZCRXDEV_RECV_WAIT	(1u << 0)
+#define ZCRXDEV_RECV_FLAGS	ZCRXDEV_RECV_WAIT
 
 /*
  * ZCRXDEV_IOC_PINS: the process holds count long-term pins on every pool
