@@ -169,7 +169,7 @@ static void test_mmap_rules(void)
 	p = mremap(win, (size_t)z.win_pages * PG, (size_t)z.win_pages * PG,
 		   MREMAP_MAYMOVE | MREMAP_FIXED, z.pool + z.pool_size + (1 << 30));
 	CHECK("window_no_move", p == MAP_FAILED, "mremap succeeded");
-	r.flags = 1;
+	r.flags = ZCRXDEV_RECV_FLAGS + 1;	/* an unknown bit */
 	CHECK_ERR("recv_flags", xioctl(z.fd, ZCRXDEV_IOC_RECV, &r), EINVAL);
 	r.flags = 0;
 	r.resv[1] = 1;

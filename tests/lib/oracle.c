@@ -148,6 +148,8 @@ bool oracle_documented(int kind, long r, bool efault_ok)
 {
 	int s = eslot((int)-r);
 
+	if (s == E_TIME || s == E_INTR)	/* a RECV_WAIT's ends */
+		return kind == K_RECV;
 	return r >= 0 || !(s < 0 || (s == E_FAULT && !efault_ok) ||
 			   (s >= E_AGAIN && kind != K_SEND));
 }

@@ -63,7 +63,8 @@ if [[ $kbuild == "$want" ]]; then ok kbuild; else nok kbuild "Kbuild links '$kbu
 objdir=${ZCRX_LAYERS_OBJ:-}
 tmp=
 if [[ -z $objdir ]]; then
-	rel=$(scripts/vm/kernels.sh 2>/dev/null | head -n 1)
+	# The host's newest: ZCRX_KERNELS may name only a chroot (7.x) one.
+	rel=$(ZCRX_KERNELS= scripts/vm/kernels.sh --host 2>/dev/null | tail -n 1)
 	kdir=/usr/src/linux-headers-$rel
 	if [[ -z $rel || ! -d $kdir ]]; then
 		nok build "no kernel headers to build the module against (scripts/deps.sh)"
