@@ -63,12 +63,11 @@ static void co_drain(struct zcrx *z, struct rx_conn *c, const bool *open,
 }
 
 /*
- * One close order.  Returns 1 if nothing was left (co_deferred counts the
- * orders whose sent pages came back only once every CPU had seen traffic),
- * 0 if something was, and 2 for the known defect (docs/design.md, "Known
- * defects"): all that is left is pages of the buffers sent by reference,
- * whose folios keep one reference nobody gives back even then, so the dead
- * pool's pages stay counted.
+ * One close order.  Returns 1 if nothing was left, 0 if something was.
+ * co_deferred counts the orders whose sent pages came back only once every
+ * CPU had seen traffic: the last skbs that held them were consumed skbs
+ * whose freeing the stack had deferred to an idle CPU (docs/design.md,
+ * "Known limits"); anything left after that is a leak.
  */
 static int close_order_once(const int *order, char *why, size_t len)
 {
@@ -153,11 +152,9 @@ static int close_order_once(const int *order, char *why, size_t len)
 		 * (net.core.skb_defer_max): traffic on every CPU frees them.
 		 */
 		kick_cpus_net_rx();
-		if (gauges_zero(3000, why, len)) {
-			co_deferred++;
-			return 1;
-		}
-		return 2;
+		if (!gauges_zero(3000, why, len))
+			return 0;
+		co_deferred++;
 	}
 	return 1;
 }
@@ -185,18 +182,16 @@ static bool next_perm(int *a, int n)
 
 static void test_close_orders(void)
 {
-	int order[CO_N] = { 0, 1, 2, 3, 4 }, k, runs = 0, bad = 0, coarse = 0, known = 0;
+	int order[CO_N] = { 0, 1, 2, 3, 4 }, k, runs = 0, bad = 0, coarse = 0;
 	char why[WHY_LEN], first[2 * WHY_LEN] = "", name[96];
 	double t0 = now_s();
 
 	do {
-		int res, ppos = -1;
+		int ppos = -1;
 		bool ok;
 
 		co_sent_pages = 0;
-		res = close_order_once(order, why, sizeof(why));
-		known += res == 2;
-		ok = res != 0;
+		ok = close_order_once(order, why, sizeof(why));
 
 		runs++;
 		/* The six orders of {socket, fd, all mappings}: maps in a row. */
@@ -232,12 +227,6 @@ static void test_close_orders(void)
 		 now_s() - t0, co_deferred);
 	CHECK("close_orders_all_120_no_leak", runs == 120 && coarse == 6 && !bad,
 	      "%d of %d orders failed; first %s", bad, runs, first);
-	if (known) {
-		snprintf(why, sizeof(why), "known defect: %d of %d orders left a sent "
-			 "buffer's pages referenced and nothing else (docs/design.md)",
-			 known, runs);
-		tap_skip("close_orders_no_sent_page_left", why);
-	}
 }
 
 int main(void)
