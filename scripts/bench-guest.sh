@@ -88,6 +88,8 @@
 #   BENCH_NIC_GUEST=1    set by bench.sh: this is its guest and eth0 is the
 #                        card on its tap (nothing else may be moved here)
 #   BENCH_NIC_OFFLOADS, BENCH_CPU   what bench.sh gave QEMU: only printed
+#   BENCH_PROFILE=1|f,g  time these kernel functions in every run (function_graph;
+#                        BENCHPROF lines, see prof_setup): where the time goes
 #   BENCH_ZC=0           skip the zero-copy paths section (it runs by default)
 #   BENCH_ZC_RUNS=N      its repetitions (BENCH_RUNS)
 #   BENCH_ZC_MB=N        its MiB per run (BENCH_MB)
@@ -393,6 +395,62 @@ sender_opt() {
 # run_one LINK WSIZE CONNS METHOD RUN [MIB]: prints one BENCHCSV line.
 # LINK is lo or veth (the receive matrix), or lo@MODE (the zero-copy paths:
 # sender mode MODE).
+# --- BENCH_PROFILE: where the time goes, per function (ftrace function_graph) -----------
+# BENCH_PROFILE=1 (a default list) or f1,f2,...: during each run, the
+# function_graph tracer times every call of those functions only, and
+# BENCHPROF lines give per CPU each one's calls and inclusive time:
+#   BENCHPROF link,wsize,conns,method,run,cpu,function,calls,total_us
+# Tracing costs time itself: a profiled matrix says where the time goes;
+# its figures are not comparable with an unprofiled one's.
+tr=/sys/kernel/tracing
+prof_funcs="net_rx_action virtnet_poll napi_gro_receive tcp_v4_rcv tcp_rcv_established sock_def_readable tcp_data_ready tcp_read_sock zcrx_read_pass zcrx_place_copy zcrx_pool_notify zcrx_ctx_recv zcrx_ctx_recv_wait tcp_recvmsg skb_copy_datagram_iter __wake_up do_sys_poll __x64_sys_ioctl __x64_sys_io_uring_enter io_zcrx_recv io_zcrx_copy_chunk tcp_cleanup_rbuf"
+prof_on=0
+prof_setup() {
+	[ -n "${BENCH_PROFILE:-}" ] && [ "$BENCH_PROFILE" != 0 ] || return 0
+	[ -d $tr ] || mount -t tracefs nodev $tr 2>/dev/null
+	if [ ! -w $tr/set_ftrace_filter ]; then
+		echo "# BENCH_PROFILE: no tracefs/ftrace here"
+		return 0
+	fi
+	[ "$BENCH_PROFILE" = 1 ] || prof_funcs=$(words "$BENCH_PROFILE")
+	: >$tr/set_ftrace_filter
+	for f in $prof_funcs; do
+		echo "$f" >>$tr/set_ftrace_filter 2>/dev/null ||
+			echo "# BENCH_PROFILE: $f cannot be traced here"
+	done
+	echo 16384 >$tr/buffer_size_kb
+	echo function_graph >$tr/current_tracer || { echo "# BENCH_PROFILE: no function_graph"; return 0; }
+	echo funcgraph-tail >$tr/trace_options 2>/dev/null
+	echo 0 >$tr/tracing_on
+	prof_on=1
+}
+prof_start() {
+	[ $prof_on = 1 ] || return 0
+	: >$tr/trace
+	echo 1 >$tr/tracing_on
+}
+prof_stop() {	# KEY: per CPU and function, calls and inclusive microseconds
+	[ $prof_on = 1 ] || return 0
+	echo 0 >$tr/tracing_on
+	awk -v key="$1" '
+	# " 1)   3.456 us    |  f();" (a leaf) or " 1) + 12.3 us |  } /* f */"
+	match($0, /^ *[0-9]+\)/) {
+		cpu = substr($0, RSTART, RLENGTH); gsub(/[ )]/, "", cpu)
+		if (!match($0, /[0-9.]+ us/))
+			next
+		us = substr($0, RSTART, RLENGTH - 3)
+		if (match($0, /\/\* [A-Za-z0-9_.]+ \*\//))
+			f = substr($0, RSTART + 3, RLENGTH - 6)
+		else if (match($0, /[A-Za-z0-9_.]+\(\);/))
+			f = substr($0, RSTART, RLENGTH - 3)
+		else
+			next
+		n[cpu " " f]++; t[cpu " " f] += us
+	}
+	END { for (k in n) { split(k, a, " "); printf "BENCHPROF %s,%s,%s,%d,%.0f\n", key, a[1], a[2], n[k], t[k] } }
+	' $tr/trace
+}
+
 run_one() {
 	link=$1 w=$2 n=$3 m=$4 r=$5 mib=${6:-}
 	if [ -z "$mib" ]; then
@@ -414,6 +472,7 @@ run_one() {
 	esac
 	: >"$tx_err"
 	case $m in iouzcrx*) rx=$bin/iouzcrx-receiver ;; *) rx=$bin/receiver ;; esac
+	prof_start
 	case $link in
 	nic*)
 		if ! nic_use "$link"; then
@@ -455,6 +514,7 @@ run_one() {
 		rxrc=$?
 		;;
 	esac
+	prof_stop "$link,$w,$n,$m,$r"
 	res=$(sed -n 's/^RESULT //p' "$rx_out")
 	case $link in
 	nic*)
@@ -481,6 +541,7 @@ run_one() {
 	echo "BENCHCSV $link,$w,$n,$m,$r,$res,$status"
 }
 
+prof_setup
 echo "BENCHHDR link,wsize,conns,method,run,$("$bin/receiver" -H),status"
 
 # --- memcpy: the one-copy ceiling -------------------------------------------------
