@@ -407,7 +407,7 @@ prof_funcs="net_rx_action virtnet_poll napi_gro_receive tcp_v4_rcv tcp_rcv_estab
 prof_on=0
 prof_setup() {
 	[ -n "${BENCH_PROFILE:-}" ] && [ "$BENCH_PROFILE" != 0 ] || return 0
-	[ -d $tr ] || mount -t tracefs nodev $tr 2>/dev/null
+	[ -e $tr/set_ftrace_filter ] || mount -t tracefs nodev $tr 2>/dev/null
 	if [ ! -w $tr/set_ftrace_filter ]; then
 		echo "# BENCH_PROFILE: no tracefs/ftrace here"
 		return 0
