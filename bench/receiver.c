@@ -5,6 +5,7 @@
  *   receiver -m METHOD [-a ADDR] -p PORT [-n CONNS] -b BYTES_PER_CONN
  *            [-c CPU] [-t SECONDS]
  *   receiver -H          print the field names of the RESULT line
+ *   receiver -m METHOD -P  set METHOD up and exit: 0 if it can run here
  *
  * Listens on ADDR:PORT, accepts CONNS connections (in the sender's connect
  * order: connection i carries stream i of bench.h's pattern), receives
@@ -827,13 +828,13 @@ static const struct {
 int main(int argc, char **argv)
 {
 	const char *addr = "0.0.0.0", *method = NULL;
-	int port = 5400, cpu = -1, limit = 300, opt, lfd, i, m = -1;
+	int port = 5400, cpu = -1, limit = 300, opt, lfd, i, m = -1, probe = 0;
 	unsigned long long total = 0, bad = 0;
 	struct bench_cpu a, b;
 	double secs, busy, core;
 	int ok = 1;
 
-	while ((opt = getopt(argc, argv, "m:a:p:n:b:c:t:H")) != -1) {
+	while ((opt = getopt(argc, argv, "m:a:p:n:b:c:t:HP")) != -1) {
 		switch (opt) {
 		case 'm': method = optarg; break;
 		case 'a': addr = optarg; break;
@@ -843,6 +844,7 @@ int main(int argc, char **argv)
 		case 'c': cpu = atoi(optarg); break;
 		case 't': limit = atoi(optarg); break;
 		case 'H': puts(RESULT_FIELDS); return 0;
+		case 'P': probe = 1; break;
 		default: goto usage;
 		}
 	}
@@ -870,7 +872,12 @@ int main(int argc, char **argv)
 	if (rxbuf == MAP_FAILED)
 		die("mmap");
 	if (methods[m].setup)
-		methods[m].setup();
+		methods[m].setup();	/* fails, and says why, if it cannot */
+	if (probe) {
+		if (methods[m].exit)
+			methods[m].exit();
+		return 0;
+	}
 	lfd = listen_on(addr, port);
 
 	for (i = 0; i < nconns; i++) {
@@ -928,6 +935,6 @@ int main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: %s -m recv|epoll|uring|splice|splice-file|tcpzc|"
 		"zcrx-poll|zcrx-busy|zcrx-batch|zcrx-defer|zcrx-map|zcrx-map1" IOUZCRX_USAGE " [-a addr] -p port [-n conns] -b bytes_per_conn "
-		"[-c cpu] [-t seconds] | -H\n", argv[0]);
+		"[-c cpu] [-t seconds] | -H | -m method -P\n", argv[0]);
 	return 2;
 }

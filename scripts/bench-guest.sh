@@ -136,12 +136,11 @@ all_methods="recv,epoll,uring,splice,splice-file,tcpzc,zcrx-poll,zcrx-busy,zcrx-
 # io_uring zcrx NODEV: Linux 7.1 or later, and its receiver (see the top).
 have_iou=0
 iou_why=
-kver=$(uname -r | sed -n 's/^\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
 if [ ! -x "$bin/iouzcrx-receiver" ]; then
 	iou_why="no $bin/iouzcrx-receiver (make bench-progs-7x)"
-elif [ -z "$kver" ] || [ "${kver% *}" -lt 7 ] ||
-     { [ "${kver% *}" -eq 7 ] && [ "${kver#* }" -lt 1 ]; }; then
-	iou_why="kernel $(uname -r) has no ZCRX_REG_NODEV (Linux 7.1+)"
+elif ! iou_err=$("$bin/iouzcrx-receiver" -m iouzcrx -P 2>&1); then
+	# Asked of the kernel itself: an io_uring zcrx NODEV registration.
+	iou_why="kernel $(uname -r) cannot run io_uring zcrx NODEV ($iou_err)"
 else
 	have_iou=1
 	all_methods="$all_methods,iouzcrx,iouzcrx-batch"

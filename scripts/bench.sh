@@ -13,7 +13,8 @@
 # 7.x too), packs an initramfs with the
 # bench programs (build/bench) and scripts/bench-guest.sh as
 # /tests/t_bench.sh, boots it under QEMU (2 vCPUs) and collects the
-# "BENCH..." lines from the serial log.  A 7.1+ kernel also gets
+# "BENCH..." lines from the serial log.  A kernel whose headers have
+# io_uring zcrx's ZCRX_REG_NODEV (Linux 7.1+) also gets
 # build/bench/iouzcrx-receiver (make bench-progs-7x, in the trixie chroot):
 # the receiver of the io_uring zcrx methods iouzcrx and iouzcrx-batch.
 # Then scripts/bench-report.py aggregates them (medians, ratios, tables,
@@ -243,11 +244,16 @@ nic_serve() {
 
 # --- Running the matrix ------------------------------------------------------------
 
-# has_iouzcrx REL: is REL 7.1 or later, the first with io_uring zcrx's
-# device-less mode (ZCRX_REG_NODEV) that iouzcrx-receiver needs?
+# has_iouzcrx REL: do REL's headers have io_uring zcrx's device-less mode
+# (ZCRX_REG_NODEV), which iouzcrx-receiver needs?  A feature check on the
+# headers, as module/compat-probe.sh makes, never a version number.  The
+# UAPI headers are in Debian's -common package beside the arch one.
 has_iouzcrx() {
-	local v=${1%%[-+]*}
-	[[ $(printf '%s\n' 7.1 "$v" | sort -V | head -n 1) == 7.1 ]]
+	local kind tree root=
+	read -r kind tree < <("$vm/kmake.sh" --where "$1" 2>/dev/null) || return 1
+	[[ $kind != chroot ]] || root=$("$vm/chroot.sh" dir)
+	grep -qs ZCRX_REG_NODEV "$root$tree/include/uapi/linux/io_uring/zcrx.h" \
+		"$root${tree%-*}-common/include/uapi/linux/io_uring/zcrx.h"
 }
 
 run_guest() {
