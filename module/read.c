@@ -12,8 +12,8 @@
  * that takes lock_sock(), as strparser does.  A DEFER (or MAP) pool's
  * socket is only marked ready: ZCRXDEV_IOC_RECV runs its pass in the
  * caller's context (with the window at hand, for MAP), where one pass
- * takes everything queued since the last one.  Either way the placement state of a socket is
- * only touched with its socket lock held.
+ * takes everything queued since the last one.  Either way the placement
+ * state of a socket is only touched with its socket lock held.
  */
 #include <linux/mm.h>
 #include <linux/skbuff.h>
