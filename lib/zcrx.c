@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zcrx.h"
@@ -287,29 +288,47 @@ int zcrx_recv(struct zcrx *z)
 	return zcrx_recv_call(z, &r);
 }
 
+static uint64_t zcrx_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /*
  * DEFER pools on a module with RECV_WAIT: sleep to the threshold and place
  * in one system call, as io_uring_enter() waits and runs its task work.
+ * The kernel sleeps on after a wake that placed nothing while the
+ * threshold does not hold; when it returns with nothing all the same
+ * (the threshold held), call again with what is left of the timeout.
  */
 static int zcrx_wait_recv(struct zcrx *z, unsigned int min, int timeout_ms)
 {
 	struct zcrxdev_recv r = { .flags = ZCRXDEV_RECV_WAIT };
-	uint64_t us = (uint64_t)timeout_ms * 1000;
+	uint64_t us = (uint64_t)timeout_ms * 1000, end = zcrx_now_us() + us;
 
-	/* UINT32_MAX is "no limit": a finite wait stays below it. */
-	r.timeout_us = timeout_ms < 0 ? UINT32_MAX :
-		       (uint32_t)(us < UINT32_MAX ? us : UINT32_MAX - 1);
 	for (;;) {
 		int ret;
 
 		if (zcrx_cq_ready(z) >= min)
 			return (int)zcrx_cq_ready(z);
+		/* UINT32_MAX is "no limit": a finite wait stays below it. */
+		r.timeout_us = timeout_ms < 0 ? UINT32_MAX :
+			       (uint32_t)(us < UINT32_MAX ? us : UINT32_MAX - 1);
 		ret = zcrx_recv_call(z, &r);
 		if (ret < 0)
 			return zcrx_cq_ready(z) ? (int)zcrx_cq_ready(z) : ret;
 		/* Woken with what the kernel thought enough, placed: done. */
 		if (zcrx_cq_ready(z))
 			return (int)zcrx_cq_ready(z);
+		if (timeout_ms >= 0) {
+			uint64_t now = zcrx_now_us();
+
+			if (now >= end)
+				return -ETIME;
+			us = end - now;
+		}
 	}
 }
 

@@ -162,38 +162,59 @@ static void zcrx_ctx_recv_ready(struct zcrx_pool *pool)
 
 /*
  * RECV_WAIT: sleep until the wake threshold is reached, as zcrx_ctx_poll()
- * reports it, or for timeout_us (an hrtimer, as poll()'s timeout is).  0
- * when there is enough, -ETIME when the time passed first, -EINTR on a
- * signal.  The condition is checked after queueing us: the full barrier
- * of set_current_state() pairs with wq_has_sleeper() in zcrx_pool_notify(),
- * as in zcrx_ctx_poll().
+ * reports it, or until end (KTIME_MAX: no limit; an hrtimer, as poll()'s
+ * timeout is).  0 when there is enough, -ETIME when the time passed first,
+ * -EINTR on a signal.  The condition is checked after queueing us: the
+ * full barrier of set_current_state() pairs with wq_has_sleeper() in
+ * zcrx_pool_notify(), as in zcrx_ctx_poll().
  */
-static long zcrx_ctx_recv_wait(struct zcrx_pool *pool, u32 timeout_us)
+static long zcrx_ctx_recv_wait(struct zcrx_pool *pool, ktime_t end)
 {
-	ktime_t limit = ns_to_ktime((u64)timeout_us * NSEC_PER_USEC);
+	ktime_t left = KTIME_MAX;
 	struct zcrx_ring *cq = &pool->cq;
 	long ret;
 
-	if (timeout_us == U32_MAX)
-		ret = wait_event_interruptible(pool->cq_wait,
-					       zcrx_ring_cq_wake_ready(cq));
-	else
-		ret = wait_event_interruptible_hrtimeout(pool->cq_wait,
-							 zcrx_ring_cq_wake_ready(cq),
-							 limit);
+	if (end != KTIME_MAX)
+		left = max_t(ktime_t, ktime_sub(end, ktime_get()), 0);
+	ret = wait_event_interruptible_hrtimeout(pool->cq_wait,
+						 zcrx_ring_cq_wake_ready(cq),
+						 left);
 	if (ret == -ERESTARTSYS)
 		return -EINTR;
 	return ret;
 }
 
+static u64 zcrx_ctx_completions(struct zcrx_pool *pool)
+{
+	u64 n;
+
+	spin_lock_bh(&pool->lock);
+	n = pool->stats.completions;
+	spin_unlock_bh(&pool->lock);
+	return n;
+}
+
+/*
+ * ZCRXDEV_IOC_RECV: take refills, then (DEFER) place what is ready.  With
+ * RECV_WAIT, first sleep to the threshold; a wake whose pass placed nothing
+ * (its buffers were busy, so the socket stalled and the tick will resume
+ * it) sleeps on until the end, unless the threshold still holds: another
+ * sleep would then return at once, and a hostile ring (a garbage CQ head)
+ * could keep us spinning here.  So every round but the last sleeps, and a
+ * signal or the end stops it.
+ */
 long zcrx_ctx_recv(struct zcrx_pool *pool, const struct zcrxdev_recv *r)
 {
+	bool wait = r->flags & ZCRXDEV_RECV_WAIT;
+	ktime_t end = KTIME_MAX;
 	long waited = 0;
-	u64 before;
+	u64 before, placed;
 
 	if ((r->flags & ~ZCRXDEV_RECV_FLAGS) || r->resv[0] || r->resv[1] ||
-	    (!(r->flags & ZCRXDEV_RECV_WAIT) && r->timeout_us))
+	    (!wait && r->timeout_us))
 		return -EINVAL;
+	if (wait && r->timeout_us != U32_MAX)
+		end = ktime_add_us(ktime_get(), r->timeout_us);
 
 	spin_lock_bh(&pool->lock);
 	pool->stats.recv_calls++;
@@ -202,20 +223,22 @@ long zcrx_ctx_recv(struct zcrx_pool *pool, const struct zcrxdev_recv *r)
 
 	/* Refills, PENDING buffers, stalled sockets (DEFER: made ready). */
 	zcrx_ctx_refresh(pool);
-	if (r->flags & ZCRXDEV_RECV_WAIT) {
-		waited = zcrx_ctx_recv_wait(pool, r->timeout_us);
-		if (waited == -EINTR)
-			return waited;
+	for (;;) {
+		if (wait) {
+			waited = zcrx_ctx_recv_wait(pool, end);
+			if (waited == -EINTR)
+				return waited;	/* nothing placed yet */
+		}
+		if (pool->flags & ZCRXDEV_SETUP_DEFER)
+			zcrx_ctx_recv_ready(pool);
+		placed = zcrx_ctx_completions(pool) - before;
+		if (!wait || placed || waited == -ETIME ||
+		    zcrx_ring_cq_wake_ready(&pool->cq))
+			break;
 	}
-	if (pool->flags & ZCRXDEV_SETUP_DEFER)
-		zcrx_ctx_recv_ready(pool);
-
-	spin_lock_bh(&pool->lock);
-	before = pool->stats.completions - before;
-	spin_unlock_bh(&pool->lock);
-	if (!before && waited == -ETIME)
+	if (!placed && waited == -ETIME)
 		return -ETIME;
-	return min_t(u64, before, INT_MAX);
+	return min_t(u64, placed, INT_MAX);
 }
 
 /* ---- setup, mmap, poll, shutdown ---- */

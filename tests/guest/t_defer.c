@@ -312,7 +312,64 @@ static void test_recv_wait(void)
 	dt = now_s() - t0;
 	CHECK("recv_wait_signal_eintr", ret == -EINTR && dt < 2,
 	      "ret=%ld after %.3f s", ret, dt);
+	/* A call that returned early must not leave the alarm to kill us. */
+	setitimer(ITIMER_REAL, &(struct itimerval){ 0 }, NULL);
 	signal(SIGALRM, SIG_DFL);
+	close(cli);
+	close(srv);
+	zcrx_exit(&z);
+}
+
+/*
+ * A wake whose pass could place nothing is not the end of RECV_WAIT: every
+ * buffer is held by a pipe (vmsplice()), so the pass that the arrival
+ * wakes finds them busy, they go PENDING and the socket stalls.  The call
+ * must sleep on until the pipe lets go (the tick frees the buffers and
+ * resumes the socket) and return with the bytes, not return at the first
+ * wake with nothing.  A forked child, holding the pool mapped, exiting
+ * while RECV runs does the same for a moment.
+ */
+static void test_recv_wait_busy(void)
+{
+	char junk[8192];
+	uint64_t bytes;
+	int cli, srv, pp[2], r, status;
+	double t0, dt;
+	long ret;
+	pid_t pid;
+
+	if (pool_init(2, 4096, ZCRXDEV_SETUP_DEFER) ||
+	    tcp_pair(AF_INET, &cli, &srv) || zcrx_attach(&z, srv, 0) ||
+	    pipe(pp)) {
+		CHECK("recv_wait_busy_setup", 0, "init, tcp_pair or attach failed");
+		return;
+	}
+	zcrx_recv(&z);
+	*z.cq.kwake_min = 1;
+	r = (int)vmsplice(pp[1], &(struct iovec){ z.pool, z.pool_size }, 1, 0);
+	pid = fork();
+	if (!pid) {
+		usleep(50 * 1000);
+		if (write_all(cli, junk, 4096))
+			_exit(2);
+		usleep(200 * 1000);
+		/* Consuming the pipe drops its page references. */
+		_exit(read(pp[0], junk, sizeof(junk)) == (ssize_t)sizeof(junk) ? 0 : 3);
+	}
+	t0 = now_s();
+	ret = recv_wait(ZCRXDEV_RECV_WAIT, 3000000);
+	dt = now_s() - t0;
+	waitpid(pid, &status, 0);
+	r = r == (int)z.pool_size ? (int)zcrx_cq_ready(&z) : -1;
+	bytes = drain();
+	CHECK("recv_wait_waits_out_busy_buffers", !ret && r == 1 &&
+	      bytes == 4096 && dt > 0.2 && dt < 2.5 && stats().stalls >= 1 &&
+	      WIFEXITED(status) && !WEXITSTATUS(status),
+	      "ret=%ld after %.3f s: %d completions, %llu bytes, %llu stalls, child %#x",
+	      ret, dt, r, (unsigned long long)bytes,
+	      (unsigned long long)stats().stalls, status);
+	close(pp[0]);
+	close(pp[1]);
 	close(cli);
 	close(srv);
 	zcrx_exit(&z);
@@ -405,6 +462,7 @@ int main(void)
 	test_placed_only_by_recv();
 	test_wait_threshold();
 	test_recv_wait();
+	test_recv_wait_busy();
 	stream_one("stream_4k_writes_16MiB", 16 << 20, 4096, 256, 65536);
 	stream_one("stream_64k_writes_64MiB", 64 << 20, 65536, 256, 65536);
 	stream_one("backpressure_8_bufs_8MiB", 8 << 20, 65536, 8, 4096);

@@ -301,9 +301,11 @@ struct zcrxdev_send {
  * With ZCRXDEV_RECV_WAIT it first sleeps, as poll() would, until the wake
  * threshold is reached (see "Wake threshold") or timeout_us microseconds
  * pass (U32_MAX: no limit), then places: one system call per batch, the
- * way io_uring_enter() waits and runs its task work.  -ETIME if the time
- * passed and nothing was posted, -EINTR if a signal came first (nothing
- * is placed then).  Without the flag timeout_us must be 0.
+ * way io_uring_enter() waits and runs its task work.  A wake whose placing
+ * posts nothing (the buffers were still held elsewhere, see PENDING) sleeps
+ * again within the same timeout, unless the threshold still holds.  -ETIME
+ * if the time passed and nothing was posted, -EINTR if a signal came first
+ * (nothing is placed then).  Without the flag timeout_us must be 0.
  */
 struct zcrxdev_recv {
 	__u32	flags;		/* ZCRXDEV_RECV_* */
