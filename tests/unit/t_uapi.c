@@ -230,7 +230,7 @@ _Static_assert(ZCRXDEV_IOC_PINS == 0xc018ba09u, "pins number");
 #endif
 
 /* Constants. */
-_Static_assert(ZCRXDEV_VERSION_MAJOR == 0 && ZCRXDEV_VERSION_MINOR == 1, "version");
+_Static_assert(ZCRXDEV_VERSION_MAJOR == 0 && ZCRXDEV_VERSION_MINOR == 2, "version");
 _Static_assert(ZCRXDEV_IOC_MAGIC == 0xba, "magic");
 _Static_assert(ZCRXDEV_BUF_SIZE_MIN == 4096 && ZCRXDEV_BUF_SIZE_MAX == 65536, "buf size");
 _Static_assert(ZCRXDEV_RING_MIN == 8 && ZCRXDEV_RING_MAX == 32768, "ring size");
@@ -387,7 +387,7 @@ static void test_constants(void)
 	};
 	unsigned int i, all = 0, bad = 0;
 
-	CHECK("const_values", ZCRXDEV_VERSION_MAJOR == 0 && ZCRXDEV_VERSION_MINOR == 1 &&
+	CHECK("const_values", ZCRXDEV_VERSION_MAJOR == 0 && ZCRXDEV_VERSION_MINOR == 2 &&
 	      ZCRXDEV_BUF_SIZE_MIN == 4096 && ZCRXDEV_BUF_SIZE_MAX == 65536 &&
 	      ZCRXDEV_RING_MIN == 8 && ZCRXDEV_RING_MAX == 32768 &&
 	      ZCRXDEV_POOL_MAX_BYTES == 1ull << 32 && ZCRXDEV_RING_NEED_WAKEUP == 1 &&

@@ -115,8 +115,13 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
+/*
+ * The header's version, for code compiled against it: MINOR grows when
+ * names are added (0.2: SETUP_DEFER, RECV_WAIT and their FEAT_ bits).  At
+ * run time ask the module instead: setup returns its ZCRXDEV_FEAT_* bits.
+ */
 #define ZCRXDEV_VERSION_MAJOR	0
-#define ZCRXDEV_VERSION_MINOR	1
+#define ZCRXDEV_VERSION_MINOR	2
 
 /* ioctl magic: 0xBA, numbers 0x00-0x1f (unused in ioctl-number.rst). */
 #define ZCRXDEV_IOC_MAGIC	0xBA
