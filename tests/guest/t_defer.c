@@ -352,7 +352,7 @@ static void test_recv_wait_busy(void)
 		usleep(50 * 1000);
 		if (write_all(cli, junk, 4096))
 			_exit(2);
-		usleep(200 * 1000);
+		usleep(300 * 1000);
 		/* Consuming the pipe drops its page references. */
 		_exit(read(pp[0], junk, sizeof(junk)) == (ssize_t)sizeof(junk) ? 0 : 3);
 	}
