@@ -116,7 +116,8 @@ tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSIO
 # The guest finds the library next to the tests (rpath $ORIGIN/lib).
 $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
-	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@
+	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@.tmp
+	mv -f $@.tmp $@
 # The shell tests' TAP helper, as /tests/lib/tap.sh.
 $(B)/tests/guest/lib/tap.sh: tests/lib/tap.sh
 	@mkdir -p $(@D)
@@ -179,9 +180,13 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
 bench-progs: lib $(BENCH_BINS) $(B)/bench/lib/libzcrx.so.$(SOVERSION)
 
+# A new file renamed over the old, never cp onto it: cp truncates and
+# rewrites the inode a running host sender (nic links) has mapped, and the
+# truncation drops even its relocated private pages (SIGSEGV at its exit).
 $(B)/bench/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
-	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@
+	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@.tmp
+	mv -f $@.tmp $@
 
 $(B)/bench/%: bench/%.c $(wildcard bench/*.h) lib/include/zcrx.h $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)
