@@ -181,11 +181,35 @@ download_image() {
 
 # Scratch space for downloads, removed however the script ends.
 workdir=
+# module_globs REL MOD...: tar wildcards for those modules of REL, .ko or
+# compressed, in /lib/modules and merged-/usr module trees alike; one
+# per line.
+module_globs() {
+	local rel=$1 m
+	shift
+	for m; do
+		printf '%s\n' "*/modules/$rel/kernel/*/$m.ko" "*/modules/$rel/kernel/*/$m.ko.*"
+	done
+}
+
+# extract_debs DIR GLOB...: the members of every DIR/*.deb that match into
+# DIR/x.  Missing members (a module built in, .ko vs .ko.xz) are not
+# errors here: the callers check each file they need.
+extract_debs() {
+	local dir=$1 deb
+	shift
+	mkdir "$dir/x"
+	for deb in "$dir"/*.deb; do
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -x -C "$dir/x" --wildcards --no-anchored "$@" 2>/dev/null || true
+	done
+}
+
 cleanup() { [[ -z $workdir ]] || rm -rf "$workdir"; }
 trap cleanup EXIT
 
 fill_cache() {
-	local rel=$1 tmp deb m ko dest
+	local rel=$1 tmp m ko dest
 	if [[ -z $workdir ]]; then
 		workdir=$(mktemp -d)
 		chmod 755 "$workdir" # apt's _apt user must reach $tmp
@@ -197,19 +221,11 @@ fill_cache() {
 	download_image "$tmp" "$rel"
 
 	# Extract only what the guest needs instead of the whole module tree.
-	# The wildcards cover /boot and /usr/lib/modules kernels, and both
-	# /lib/modules and merged-/usr module trees.
-	local wanted=("*/boot/vmlinuz-$rel" "*/boot/config-$rel" "*/modules/$rel/vmlinuz")
-	for m in "${guest_modules[@]}" "${nic_modules[@]}"; do
-		wanted+=("*/modules/$rel/kernel/*/$m.ko" "*/modules/$rel/kernel/*/$m.ko.*")
-	done
-	mkdir "$tmp/x"
-	# Missing members (a module built in, .ko vs .ko.xz) are not errors here;
-	# each wanted file is checked below.
-	for deb in "$tmp"/*.deb; do
-		dpkg-deb --fsys-tarfile "$deb" |
-			tar -x -C "$tmp/x" --wildcards --no-anchored "${wanted[@]}" 2>/dev/null || true
-	done
+	# The wildcards cover /boot and /usr/lib/modules kernels.
+	local globs
+	mapfile -t globs < <(module_globs "$rel" "${guest_modules[@]}" "${nic_modules[@]}")
+	extract_debs "$tmp" "*/boot/vmlinuz-$rel" "*/boot/config-$rel" \
+		"*/modules/$rel/vmlinuz" "${globs[@]}"
 
 	dest=$tmp/out
 	mkdir -p "$dest/modules"
@@ -245,7 +261,7 @@ fill_cache() {
 # A cache made before the NIC modules were cached: add only them, leaving
 # the rest of it (which other runs may be reading) alone.
 fill_nic() {
-	local rel=$1 tmp deb m wanted=()
+	local rel=$1 tmp globs
 	if [[ -z $workdir ]]; then
 		workdir=$(mktemp -d)
 		chmod 755 "$workdir"
@@ -254,14 +270,8 @@ fill_nic() {
 	mkdir "$tmp"
 	log "downloading the kernel packages of $rel (for its NIC modules)"
 	download_image "$tmp" "$rel"
-	for m in "${nic_modules[@]}"; do
-		wanted+=("*/modules/$rel/kernel/*/$m.ko" "*/modules/$rel/kernel/*/$m.ko.*")
-	done
-	mkdir "$tmp/x"
-	for deb in "$tmp"/*.deb; do
-		dpkg-deb --fsys-tarfile "$deb" |
-			tar -x -C "$tmp/x" --wildcards --no-anchored "${wanted[@]}" 2>/dev/null || true
-	done
+	mapfile -t globs < <(module_globs "$rel" "${nic_modules[@]}")
+	extract_debs "$tmp" "${globs[@]}"
 	nic_extract "$tmp/x" "$tmp/out"
 	rm -rf "${cache_root:?}/$rel/nic-modules"
 	mv "$tmp/out/nic-modules" "$cache_root/$rel/nic-modules"

@@ -430,15 +430,31 @@ static void test_bad_refill(void)
 	zcrx_exit(&z);
 }
 
+/* Consume the ready completions, checking their bytes against the pattern. */
+static void consume_checked(uint64_t seed, uint64_t *got, int *bad)
+{
+	struct zcrxdev_cqe *cqe;
+	unsigned int head, n = 0;
+	uint64_t k;
+
+	zcrx_for_each_cqe(&z, head, cqe) {
+		if (cqe->len) {
+			k = pattern_check(seed, *got, zcrx_cqe_data(&z, cqe), cqe->len);
+			*bad += k != cqe->len;
+			*got += cqe->len;
+		}
+		n++;
+	}
+	zcrx_cq_advance(&z, n);
+}
+
 /* Detach mid-stream: what zcrx did not place is read with recv(). */
 static void test_detach_midstream(void)
 {
 	struct rx_conn c = { .seed = 55 };
 	const uint64_t total = 4 << 20;
-	unsigned int head, n;
-	struct zcrxdev_cqe *cqe;
 	int cli, srv, status, bad = 0;
-	uint64_t got = 0, k;
+	uint64_t got = 0;
 	uint8_t buf[65536];
 	ssize_t r;
 	pid_t pid;
@@ -449,28 +465,10 @@ static void test_detach_midstream(void)
 	pid = spawn_sender(cli, c.seed, total, 65536, SHUT_WR);
 	close(cli);
 	usleep(300000);
-	n = 0;
-	zcrx_for_each_cqe(&z, head, cqe) {
-		if (cqe->len) {
-			k = pattern_check(c.seed, got, zcrx_cqe_data(&z, cqe), cqe->len);
-			bad += k != cqe->len;
-			got += cqe->len;
-		}
-		n++;
-	}
-	zcrx_cq_advance(&z, n);
+	consume_checked(c.seed, &got, &bad);
 	CHECK("detach_midstream_ioctl", zcrx_detach(&z, srv) == 0, "failed");
 	/* Anything posted before the detach returned is in the ring now. */
-	n = 0;
-	zcrx_for_each_cqe(&z, head, cqe) {
-		if (cqe->len) {
-			k = pattern_check(c.seed, got, zcrx_cqe_data(&z, cqe), cqe->len);
-			bad += k != cqe->len;
-			got += cqe->len;
-		}
-		n++;
-	}
-	zcrx_cq_advance(&z, n);
+	consume_checked(c.seed, &got, &bad);
 	while ((r = recv(srv, buf, sizeof(buf), 0)) > 0) {
 		bad += pattern_check(c.seed, got, buf, r) != (size_t)r;
 		got += r;
