@@ -113,11 +113,20 @@ tests: lib $(UNIT_BINS) $(GUEST_BINS) $(B)/tests/guest/lib/libzcrx.so.$(SOVERSIO
 	$(B)/tests/guest/lib/tap.sh
 	$(if $(STALE_TESTS),rm -f $(STALE_TESTS))
 
+# A copy of the library for programs that find it by rpath ($ORIGIN/lib):
+# a new file renamed over the old, never cp onto it.  cp truncates and
+# rewrites the inode that a running program (the host's nic sender) has
+# mapped, and truncation drops even its relocated private pages (SIGSEGV
+# at its exit; tests/unit/t_bench_sender.sh).
+define copy_lib
+@mkdir -p $(@D)
+cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@.tmp
+mv -f $@.tmp $@
+endef
+
 # The guest finds the library next to the tests (rpath $ORIGIN/lib).
 $(B)/tests/guest/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
-	@mkdir -p $(@D)
-	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@.tmp
-	mv -f $@.tmp $@
+	$(copy_lib)
 # The shell tests' TAP helper, as /tests/lib/tap.sh.
 $(B)/tests/guest/lib/tap.sh: tests/lib/tap.sh
 	@mkdir -p $(@D)
@@ -180,13 +189,8 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
 bench-progs: lib $(BENCH_BINS) $(B)/bench/lib/libzcrx.so.$(SOVERSION)
 
-# A new file renamed over the old, never cp onto it: cp truncates and
-# rewrites the inode a running host sender (nic links) has mapped, and the
-# truncation drops even its relocated private pages (SIGSEGV at its exit).
 $(B)/bench/lib/libzcrx.so.$(SOVERSION): $(B)/lib/libzcrx.so
-	@mkdir -p $(@D)
-	cp -L $(B)/lib/libzcrx.so.$(SOVERSION) $@.tmp
-	mv -f $@.tmp $@
+	$(copy_lib)
 
 $(B)/bench/%: bench/%.c $(wildcard bench/*.h) lib/include/zcrx.h $(B)/lib/libzcrx.so
 	@mkdir -p $(@D)

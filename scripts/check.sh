@@ -275,9 +275,12 @@ run_kernel() {
 	   ! grep -aq "^@@ZCRX@@ DONE" "$log"; then
 		echo "# $rel: the kernel stopped before /init ran; booting it again"
 		tail -n 40 "$log" | diag
-		grc=0
-		: >"$log"
-		boot_guest "$rel" "$dir" "$log" || grc=$?
+		(($(budget_left) >= guest_tmo)) || guest_tmo=$(budget_left)
+		if ((guest_tmo >= 120)); then
+			grc=0
+			: >"$log"
+			boot_guest "$rel" "$dir" "$log" || grc=$?
+		fi
 	fi
 	echo "# $rel: guest ran $((SECONDS - t0)) s"
 

@@ -209,7 +209,7 @@ cleanup() { [[ -z $workdir ]] || rm -rf "$workdir"; }
 trap cleanup EXIT
 
 fill_cache() {
-	local rel=$1 tmp m ko dest
+	local rel=$1 tmp m ko dest globs
 	if [[ -z $workdir ]]; then
 		workdir=$(mktemp -d)
 		chmod 755 "$workdir" # apt's _apt user must reach $tmp
@@ -222,7 +222,6 @@ fill_cache() {
 
 	# Extract only what the guest needs instead of the whole module tree.
 	# The wildcards cover /boot and /usr/lib/modules kernels.
-	local globs
 	mapfile -t globs < <(module_globs "$rel" "${guest_modules[@]}" "${nic_modules[@]}")
 	extract_debs "$tmp" "*/boot/vmlinuz-$rel" "*/boot/config-$rel" \
 		"*/modules/$rel/vmlinuz" "${globs[@]}"

@@ -430,19 +430,15 @@ static void test_bad_refill(void)
 	zcrx_exit(&z);
 }
 
-/* Consume the ready completions, checking their bytes against the pattern. */
-static void consume_checked(uint64_t seed, uint64_t *got, int *bad)
+/* Consume the ready completions into c (rx_account() checks the bytes). */
+static void consume_into(struct rx_conn *c)
 {
 	struct zcrxdev_cqe *cqe;
 	unsigned int head, n = 0;
-	uint64_t k;
 
 	zcrx_for_each_cqe(&z, head, cqe) {
-		if (cqe->len) {
-			k = pattern_check(seed, *got, zcrx_cqe_data(&z, cqe), cqe->len);
-			*bad += k != cqe->len;
-			*got += cqe->len;
-		}
+		if (!rx_end(c, cqe))
+			rx_account(&z, c, cqe);
 		n++;
 	}
 	zcrx_cq_advance(&z, n);
@@ -453,8 +449,8 @@ static void test_detach_midstream(void)
 {
 	struct rx_conn c = { .seed = 55 };
 	const uint64_t total = 4 << 20;
-	int cli, srv, status, bad = 0;
-	uint64_t got = 0;
+	int cli, srv, status, bad;
+	uint64_t got;
 	uint8_t buf[65536];
 	ssize_t r;
 	pid_t pid;
@@ -465,10 +461,12 @@ static void test_detach_midstream(void)
 	pid = spawn_sender(cli, c.seed, total, 65536, SHUT_WR);
 	close(cli);
 	usleep(300000);
-	consume_checked(c.seed, &got, &bad);
+	consume_into(&c);
 	CHECK("detach_midstream_ioctl", zcrx_detach(&z, srv) == 0, "failed");
 	/* Anything posted before the detach returned is in the ring now. */
-	consume_checked(c.seed, &got, &bad);
+	consume_into(&c);
+	got = c.bytes;
+	bad = !!c.bad_at;
 	while ((r = recv(srv, buf, sizeof(buf), 0)) > 0) {
 		bad += pattern_check(c.seed, got, buf, r) != (size_t)r;
 		got += r;
